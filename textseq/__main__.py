@@ -1,0 +1,3 @@
+from textseq.cli import main
+
+raise SystemExit(main())

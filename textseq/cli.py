@@ -1,0 +1,48 @@
+"""The `textseq` command. Each subcommand lives in its own module exposing `HELP`,
+`add_arguments(parser)` and `run(args) -> int`; modules import their heavy dependencies inside
+`run`, so `textseq --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from textseq import __version__
+from textseq.errors import TextseqError
+
+# subcommand -> module; the order is the order of `textseq --help`.
+COMMANDS: dict[str, str] = {
+    "corpora": "textseq.corpora.commands",
+    "preprocess": "textseq.text.commands",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textseq", description="Text preprocessing and recurrent sequence models.")
+    parser.add_argument("--version", action="version", version=f"textseq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except TextseqError as err:
+        print(f"textseq: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("textseq: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `textseq generate ... | head` closes stdout early
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
