@@ -1,0 +1,170 @@
+"""A recurrent language model: embedding -> dropout -> stacked LSTM/GRU/RNN -> dropout -> vocab logits.
+
+    x (B, T) -> embed (B, T, E) -> recurrent (B, T, H) -> [proj H->E] -> decoder (B, T, V)
+
+The decoder shares its weight with the embedding when `tie_weights` (Press & Wolf, 2017; Inan et al.,
+2017): fewer parameters and usually lower perplexity. When emb_dim != hidden_size a bias-free linear
+projection H -> E sits before the decoder so the tie is still possible.
+
+Saved as `model.safetensors` + `config.json`; a tied decoder weight is stored once (as the
+embedding) and re-tied on load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from textseq.config import StrictModel, validate
+from textseq.errors import ConfigError, InputError, ResourceMissingError
+from textseq.models.recurrent import CELLS, init_recurrent_, init_state, make_recurrent
+from textseq.train.protocol import StepOutput
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+IGNORE_INDEX = -100  # F.cross_entropy's default; padded targets carry it
+TIED_KEY = "decoder.weight"  # left out of the file when tied: it is the embedding weight
+
+
+class LMConfig(StrictModel):
+    """Hyper-parameters of RecurrentLM; stored as config.json next to the weights."""
+
+    vocab_size: int = Field(gt=0)
+    cell: str = "lstm"  # a name in textseq.models.recurrent.CELLS
+    emb_dim: int = Field(default=256, gt=0)
+    hidden_size: int = Field(default=512, gt=0)
+    num_layers: int = Field(default=2, gt=0)
+    dropout_emb: float = Field(default=0.1, ge=0.0, lt=1.0)  # on embeddings
+    dropout_layers: float = Field(default=0.2, ge=0.0, lt=1.0)  # between recurrent layers
+    dropout_out: float = Field(default=0.2, ge=0.0, lt=1.0)  # on the top layer's output
+    tie_weights: bool = True
+    forget_bias: float = 1.0  # LSTM only; see init_recurrent_
+
+    @field_validator("cell")
+    @classmethod
+    def _known_cell(cls, value: str) -> str:
+        CELLS.get(value)  # raises with the list of valid names
+        return value
+
+
+class RecurrentLM(nn.Module):
+    """Word/char-level recurrent LM; `step` makes it a SequenceTask for the trainer."""
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.drop_emb = nn.Dropout(c.dropout_emb)
+        self.rnn = make_recurrent(c.cell, c.emb_dim, c.hidden_size, c.num_layers, c.dropout_layers, False)
+        self.drop_out = nn.Dropout(c.dropout_out)
+        needs_proj = c.tie_weights and c.emb_dim != c.hidden_size
+        self.proj = nn.Linear(c.hidden_size, c.emb_dim, bias=False) if needs_proj else None
+        self.decoder = nn.Linear(c.emb_dim if c.tie_weights else c.hidden_size, c.vocab_size)
+        self.reset_parameters()
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight  # (V, E), one Parameter shared by both
+
+    @property
+    def weights_tied(self) -> bool:
+        """Whether decoder and embedding share one weight tensor."""
+        return self.decoder.weight is self.embedding.weight
+
+    def reset_parameters(self) -> None:
+        """Small uniform embeddings (as word_language_model), zero decoder bias, tuned recurrent init."""
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        if not self.config.tie_weights:
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+        init_recurrent_(self.rnn, self.config.forget_bias)
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> Any:
+        """Zero recurrent state: (L, B, H), or an (h, c) pair of them for LSTM cells."""
+        return init_state(self.rnn, batch_size, device)
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """x (B, T) token ids -> logits (B, T, V) and the new recurrent state."""
+        emb = self.drop_emb(self.embedding(x))  # (B, T, E)
+        out, state = self.rnn(emb, state)  # (B, T, H)
+        out = self.drop_out(out)  # (B, T, H)
+        if self.proj is not None:
+            out = self.proj(out)  # (B, T, E)
+        return self.decoder(out), state  # (B, T, V)
+
+    def step(self, batch: Any, state: Any = None) -> StepOutput:
+        """Mean next-token cross-entropy over the targets of `batch` ((x, y) or a NamedTuple x, y, reset)."""
+        x, y = (batch.x, batch.y) if hasattr(batch, "x") else batch  # (B, T) each
+        state = _apply_reset(state, getattr(batch, "reset", False))
+        logits, state = self(x, state)  # (B, T, V)
+        # F.cross_entropy skips targets equal to its ignore_index (-100); count what it averaged over
+        count = int((y != IGNORE_INDEX).sum())
+        if count == 0:  # nothing to predict (all padding): a zero loss rather than 0/0 = nan
+            return StepOutput(loss=logits.sum() * 0.0, count=0, state=state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=IGNORE_INDEX)
+        return StepOutput(loss=loss, count=count, state=state)
+
+
+def _apply_reset(state: Any, reset: bool | torch.Tensor) -> Any:
+    """Drop the carried state on a single true flag; zero only the flagged rows for a (B,) tensor."""
+    if state is None:
+        return None
+    if isinstance(reset, torch.Tensor) and reset.numel() > 1:
+        keep = (~reset.bool()).to(state[0].dtype if isinstance(state, tuple) else state.dtype)  # (B,)
+        keep = keep.view(1, -1, 1)  # (1, B, 1): broadcasts over layers and hidden units
+        return tuple(s * keep for s in state) if isinstance(state, tuple) else state * keep
+    return None if bool(reset) else state
+
+
+def save_pretrained(model: RecurrentLM, config: LMConfig, directory: str | Path) -> Path:
+    """Write `model.safetensors` and `config.json` into `directory` (created if needed)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if model.weights_tied:
+        del tensors[TIED_KEY]  # safetensors refuses shared storage; re-tied by the constructor on load
+    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model": "RecurrentLM"})
+    (directory / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load_pretrained(directory: str | Path, device: torch.device | str = "cpu") -> tuple[RecurrentLM, LMConfig]:
+    """Rebuild a RecurrentLM saved by `save_pretrained`; errors name the file and what is wrong."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise ResourceMissingError(f"{path}: not found; expected a directory written by save_pretrained")
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{config_path}: not valid JSON: {err}") from None
+    config = validate(LMConfig, raw, where=str(config_path))
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise InputError(f"{weights_path}: unreadable safetensors file (truncated or corrupt?): {err}") from None
+    model = RecurrentLM(config)
+    _check_tensors(model, tensors, weights_path)
+    model.load_state_dict(tensors, strict=False)  # completeness was checked above
+    return model.to(device), config
+
+
+def _check_tensors(model: RecurrentLM, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Same keys and shapes as the model built from config.json, or an InputError that says which."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if model.weights_tied:
+        expected.pop(TIED_KEY)
+    problems = [f"missing {k}" for k in sorted(expected.keys() - tensors.keys())]
+    problems += [f"unexpected {k}" for k in sorted(tensors.keys() - expected.keys())]
+    problems += [f"{k}: shape {tuple(tensors[k].shape)} in file, {shape} from {CONFIG_NAME}"
+                 for k, shape in sorted(expected.items()) if k in tensors and tuple(tensors[k].shape) != shape]
+    if problems:
+        raise InputError(f"{path}: weights do not match {CONFIG_NAME}: " + "; ".join(problems))
