@@ -114,7 +114,10 @@ def stage_from_spec(spec: dict[str, Any], where: str = "stage") -> Stage:
         raise ConfigError(f"{where}: each stage must be a mapping with a 'stage' key, got {spec!r}")
     _ensure_builtin_stages()
     params = {k: v for k, v in spec.items() if k != "stage"}
-    cls = STAGES.get(spec["stage"])
+    try:
+        cls = STAGES.get(spec["stage"])
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
     try:
         return cls.model_validate(params)
     except ValidationError as err:

@@ -43,21 +43,43 @@ def _trimmed(text: str, spans: Iterable[tuple[int, int]]) -> list[Token]:
 # -- words ---------------------------------------------------------------------------------------
 
 
+# Placeholders written by the `patterns` stage; spaCy would split "<url>" into "<", "url", ">".
+PLACEHOLDERS = ("<url>", "<email>", "<user>", "<hashtag>", "<date>", "<num>")
+
+
 @register_stage("spacy_words")
 class SpacyWords(Tokenizer):
-    """spaCy's rule-based tokenizer for `lang` (no trained model needed); whitespace tokens dropped."""
+    """spaCy's rule-based tokenizer for `lang` (no trained model needed); whitespace tokens dropped.
+    `keep_whole` strings (by default the `patterns` placeholders) are always single tokens."""
 
     lang: str = "en"
+    keep_whole: tuple[str, ...] = PLACEHOLDERS
 
     def process(self, text: str) -> list[Token]:
         """Tokenize one document."""
-        return _doc_tokens(spacy_blank(self.lang).tokenizer(text))
+        return _doc_tokens(_spacy_tokenizer(self.lang, self.keep_whole)(text))
 
     def process_batch(self, texts: list[str]) -> list[list[Token]]:
         """Tokenize many documents through spaCy's `tokenizer.pipe`."""
         # No batch_size parameter: spaCy 3.8's Tokenizer.pipe ignores it and tokenizes one text at a time.
-        docs = spacy_blank(self.lang).tokenizer.pipe(texts)
+        docs = _spacy_tokenizer(self.lang, self.keep_whole).pipe(texts)
         return [_doc_tokens(doc) for doc in docs]
+
+
+@lru_cache(maxsize=None)
+def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
+    """A spaCy tokenizer of its own (the shared blank pipeline stays untouched) with special cases."""
+    if not keep_whole:
+        return spacy_blank(lang).tokenizer
+    import copy
+
+    from spacy.symbols import ORTH
+
+    # A copy, so adding special cases does not change the cached pipeline other stages share.
+    tokenizer = copy.deepcopy(spacy_blank(lang).tokenizer)
+    for item in keep_whole:
+        tokenizer.add_special_case(item, [{ORTH: item}])
+    return tokenizer
 
 
 # The hot path of spacy_words. A NamedTuple's __new__ is Python code (~0.25 us a call, as much as

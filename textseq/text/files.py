@@ -1,0 +1,148 @@
+"""Run a pipeline over files, corpora or datasets and write one JSONL record per input document.
+
+Nothing is lost silently: documents that could not be decoded or processed are either an error
+naming the file and line (errors="strict") or skipped and counted (errors="skip"), and the summary
+says how many.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal
+
+from textseq.errors import InputError
+from textseq.text.pipeline import Pipeline, _batched, map_in_processes
+
+ErrorPolicy = Literal["strict", "replace", "skip"]
+
+
+@dataclass
+class PreprocessSummary:
+    """What a preprocessing run did: every input document is accounted for."""
+
+    documents: int = 0  # records written
+    tokens: int = 0
+    skipped: int = 0  # documents not written (undecodable with errors=skip, or a stage failed)
+    empty: int = 0
+    replaced: int = 0  # documents with undecodable bytes replaced by U+FFFD
+    seconds: float = 0.0
+    output: str = ""
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints last."""
+        return (f"preprocess: {self.documents:,} documents, {self.tokens:,} tokens, {self.skipped:,} skipped "
+                f"({self.empty:,} empty, {self.replaced:,} with replaced bytes), {self.seconds:.1f} s"
+                + (f" -> {self.output}" if self.output else ""))
+
+
+def default_jobs() -> int:
+    """Worker processes to use: every core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def process_documents(pipeline: Pipeline, docs: Iterable[Any], *, batch_size: int = 256, n_proc: int = 1,
+                      errors: ErrorPolicy = "strict", summary: PreprocessSummary | None = None
+                      ) -> Iterator[tuple[Any, Any]]:
+    """Yield (document, result) in input order. `docs` are corpus Documents (with .text and .id).
+    A document on which a stage fails is an InputError naming it, or (errors="skip") counted."""
+    summary = summary if summary is not None else PreprocessSummary()
+    batches = _batched(docs, batch_size)
+    if n_proc <= 1:
+        for batch in batches:
+            try:
+                outs = pipeline.run_batch([d.text for d in batch])
+            except Exception:  # a stage failed somewhere in this batch: find the document
+                yield from _one_by_one(pipeline, batch, errors, summary)
+                continue
+            yield from zip(batch, outs)
+        return
+    # Keep the documents of in-flight batches beside their results; both are bounded by the window.
+    batches, for_workers = itertools.tee(batches)
+    results = map_in_processes(pipeline.spec(), ([d.text for d in b] for b in for_workers), n_proc)
+    for batch in batches:
+        try:
+            outs = next(results)
+        except Exception:
+            # The pool is gone after a failure: settle this batch here, then go on with a new pool
+            # over what is left (the batches already sent are still buffered in `batches`).
+            yield from _one_by_one(pipeline, batch, errors, summary)
+            yield from process_documents(pipeline, itertools.chain.from_iterable(batches), batch_size=batch_size,
+                                         n_proc=n_proc, errors=errors, summary=summary)
+            return
+        yield from zip(batch, outs)
+
+
+def _one_by_one(pipeline: Pipeline, batch: list[Any], errors: ErrorPolicy, summary: PreprocessSummary
+                ) -> Iterator[tuple[Any, Any]]:
+    for doc in batch:
+        try:
+            result = pipeline.run_batch([doc.text])[0]
+        except Exception as err:
+            if errors != "skip":
+                raise InputError(f"{doc.id}: preprocessing failed: {type(err).__name__}: {err}") from err
+            summary.skipped += 1
+            continue
+        yield doc, result
+
+
+def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Path, *, text_column: str = "text",
+                        label_column: str | None = None, unit: str = "auto", errors: ErrorPolicy = "strict",
+                        skip_empty: bool = False, batch_size: int = 256, n_proc: int | None = None,
+                        with_offsets: bool = False, limit: int | None = None, progress: bool | None = None
+                        ) -> PreprocessSummary:
+    """Read `source` (text/CSV/JSONL file, directory, `corpus:split` or HF dataset), run the pipeline,
+    write JSONL records {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`."""
+    from tqdm import tqdm
+
+    from textseq.corpora.readers import ReadStats, iter_documents
+
+    start = time.perf_counter()
+    stats = ReadStats()
+    summary = PreprocessSummary(output=str(output))
+    docs: Iterable[Any] = iter_documents(source, text_column=text_column, label_column=label_column, unit=unit,
+                                         errors=errors, stats=stats, skip_empty=skip_empty)
+    if limit is not None:
+        docs = itertools.islice(docs, limit)
+    out_path = Path(output)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = out_path.with_name(out_path.name + ".partial")
+    jobs = default_jobs() if n_proc is None else n_proc
+    # The bar appears only if the run lasts more than a couple of seconds (and on a terminal).
+    bar = tqdm(unit="doc", desc="preprocess", delay=2.0, disable=None if progress is None else not progress,
+               mininterval=0.5)
+    with open(tmp_path, "w", encoding="utf-8") as fh:
+        for doc, result in process_documents(pipeline, docs, batch_size=batch_size, n_proc=jobs, errors=errors,
+                                             summary=summary):
+            fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
+            summary.documents += 1
+            summary.tokens += len(result) if isinstance(result, list) else 0
+            bar.update(1)
+    bar.close()
+    os.replace(tmp_path, out_path)  # a half-written output never looks complete
+    summary.skipped += stats.skipped
+    summary.empty = stats.empty
+    summary.replaced = stats.replaced
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _record(doc: Any, result: Any, with_offsets: bool) -> dict[str, Any]:
+    rec: dict[str, Any] = {"id": doc.id}
+    if isinstance(result, str):
+        rec["text"] = result
+    else:
+        rec["tokens"] = [t.text for t in result]
+        if with_offsets:
+            rec["offsets"] = [[t.start, t.end] for t in result]
+    label = getattr(doc, "label", None)
+    if label is not None:
+        rec["label"] = label
+    return rec
