@@ -1,0 +1,32 @@
+"""The training engine: one generic Trainer, its config, checkpoints, metrics and diagnostics.
+
+Names are imported lazily, so `textseq.train.protocol` (imported by every model and data module)
+does not pull in the trainer, tqdm or safetensors.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Trainer": "textseq.train.trainer",
+    "FitResult": "textseq.train.trainer",
+    "TrainConfig": "textseq.train.config",
+    "Callback": "textseq.train.callbacks",
+    "load_checkpoint": "textseq.train.checkpoint",
+    "evaluate_batches": "textseq.train.metrics",
+    "read_metrics": "textseq.train.metrics",
+    "resolve_device": "textseq.train.device",
+    "seed_everything": "textseq.train.serialize",
+    "grad_through_time": "textseq.train.diagnostics",
+    "plot_run": "textseq.train.plot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'textseq.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

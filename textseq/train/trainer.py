@@ -1,0 +1,393 @@
+"""One generic trainer for every model that computes its own loss (the minGPT idea).
+
+One optimizer step, with truncated BPTT and gradient accumulation:
+
+    for each of `accumulate` micro-batches:          state: h ──► h' ──► h'' ... (detached at each arrow)
+        out = model.step(batch, state)               loss is a mean over out.count items
+        (out.loss * out.count).backward()            so gradients add up as a *sum* over items
+        state = detach_state(out.state)              the next window starts from h' but not its graph
+    grads /= total count                             = gradient of the mean over every item, however
+                                                       the items were split into micro-batches
+    clip global norm -> optimizer step -> lr for the next step
+
+State is carried through a whole epoch in data order and reset at epoch start or when a batch has
+`reset` true. Evaluation runs with the RNGs saved and restored around it, so whether and when a
+run evaluates never changes its training randomness; that, together with the data position, the
+RNG states and the carried state in every checkpoint, makes a resumed run repeat an uninterrupted
+one step for step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from textseq.config import dump_config
+from textseq.errors import ConfigError, InputError, TextseqError
+from textseq.train import checkpoint as ckpt
+from textseq.train.callbacks import Callback
+from textseq.train.config import TrainConfig
+from textseq.train.device import DistInfo, autocast_context, check_precision, dist_info, resolve_device
+from textseq.train.diagnostics import grad_norms_by_layer
+from textseq.train.metrics import MetricsLogger, RunningMeans, perplexity
+from textseq.train.monitor import Improvement
+from textseq.train.optim import LRSchedule, build_optimizer
+from textseq.train.protocol import Batches, batch_to, detach_state
+from textseq.train.serialize import capture_rng, restore_rng, seed_everything
+
+Evaluate = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class FitResult:
+    """How a fit() call ended."""
+
+    step: int
+    epoch: int
+    stop_reason: str  # max_steps | max_epochs | max_minutes | early_stopping | a callback's reason
+    best: float | None
+    best_step: int | None
+    last_checkpoint: Path | None
+    last_eval: dict[str, float] | None
+
+
+def _batch_reset(batch: Any) -> bool:
+    # A batch says "a new stream starts here" with a `reset` field/key; a per-row tensor of flags is
+    # the model's business (it can zero just those rows), so only a single flag is acted on here.
+    flag = batch.get("reset", False) if isinstance(batch, dict) else getattr(batch, "reset", False)
+    if isinstance(flag, torch.Tensor):
+        return flag.numel() == 1 and bool(flag)
+    return bool(flag)
+
+
+class Trainer:
+    """Trains `model` (which has `step(batch, state) -> StepOutput`) on `train_data` into `run_dir`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        train_data: Batches,
+        run_dir: str | Path,
+        evaluate: Evaluate | None = None,
+        callbacks: Sequence[Callback] = (),
+        extra_checkpoint_json: dict[str, Any] | None = None,
+        progress: bool | None = None,
+        dist: DistInfo | None = None,
+    ) -> None:
+        if not hasattr(model, "step"):
+            raise ConfigError(f"{type(model).__name__} has no step(batch, state) method; see textseq.train.protocol")
+        self.cfg = config
+        self.dist = dist or dist_info()
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.device = resolve_device(config.device)
+        check_precision(self.device, config.precision)
+        self.model = model.to(self.device)
+        self.train_data = train_data
+        self.run_dir = Path(run_dir)
+        self.evaluate = evaluate
+        self.callbacks = list(callbacks)
+        self.extra = dict(extra_checkpoint_json or {})
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.dist.is_main
+        self.optimizer = build_optimizer(self.model, config.optimizer)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.schedule = LRSchedule(config.schedule, [g["lr"] for g in self.optimizer.param_groups], self._total_steps())
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+        if config.schedule.name == "plateau" and evaluate is None:
+            raise ConfigError("schedule.name=plateau needs an evaluate callable (it follows an eval metric)")
+        if config.early_stopping is not None and evaluate is None:
+            raise ConfigError("early_stopping needs an evaluate callable")
+        # Progress, all of it saved in trainer.json.
+        self.step = 0  # optimizer steps done
+        self.epoch = 0  # 0-based epoch being trained
+        self.mid_epoch = False  # True once set_epoch(epoch) was called and batches were drawn
+        self.state: Any = None  # recurrent state carried into the next window
+        self.elapsed_before = 0.0  # training seconds of earlier invocations (for resumed runs)
+        self.best = Improvement(config.monitor_mode)
+        es = config.early_stopping
+        self.early = Improvement(es.mode, es.min_delta) if es else None
+        # This invocation only.
+        self.stop_reason: str | None = None
+        self.last_checkpoint: Path | None = None
+        self.last_eval: dict[str, float] | None = None
+        self._saved_step = -1
+        self._evaluated_step = -1
+        self._new_best = False
+        self._resume_rng: dict[str, Any] | None = None
+        self._resumed = False
+        self._interval = RunningMeans()
+        self._logger: MetricsLogger | None = None
+
+    # ---------------------------------------------------------------- public API
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current step (callbacks use this)."""
+        self.stop_reason = self.stop_reason or reason
+
+    def resume(self, path: str | Path | None = None) -> Path:
+        """Load the newest good checkpoint of run dir `path` (default: this run_dir), or checkpoint dir `path`."""
+        src = Path(path) if path is not None else self.run_dir
+        if (src / ckpt.TRAINER_JSON).exists():
+            chosen = src
+        else:
+            if self.dist.is_main:
+                ckpt.clean_stale(src)
+            chosen, problems = ckpt.find_resumable(src)
+            for problem in problems:
+                warnings.warn(f"skipping a damaged checkpoint: {problem}", stacklevel=2)
+        loaded = ckpt.load_checkpoint(chosen, self.model, self.optimizer, self.device)
+        t = loaded.trainer
+        self.step, self.epoch, self.mid_epoch = int(t["step"]), int(t["epoch"]), bool(t["mid_epoch"])
+        self.elapsed_before = float(t["elapsed"])
+        self.best.load_state_dict(t["best"])
+        if self.early is not None and t.get("early_stopping"):
+            self.early.load_state_dict(t["early_stopping"])
+        self.schedule.load_state_dict(t["schedule"])
+        if self.scaler.is_enabled() and t.get("scaler"):
+            self.scaler.load_state_dict(t["scaler"])
+        self.train_data.load_state_dict(t["data"])
+        self.state = loaded.carried_state
+        self._resume_rng = t["rng"]  # restored at fit() start, so nothing in between can draw from it
+        self.last_checkpoint, self._saved_step = chosen, self.step
+        self._resumed = True
+        return chosen
+
+    def fit(self) -> FitResult:
+        """Train until a limit (max_steps/epochs/minutes), early stopping, or request_stop."""
+        self._start()
+        bar = tqdm(total=self.cfg.max_steps, initial=self.step, disable=not self.progress, desc="train", dynamic_ncols=True)
+        self._bar = bar
+        try:
+            self._emit("on_fit_start")
+            self._check_limits(budget=False)  # a resumed run may already be done; time only counts after a step
+            while self.stop_reason is None:
+                self._run_epoch()
+            self._finish()
+        finally:
+            bar.close()
+            if self._logger is not None:
+                self._logger.close()
+        self._emit("on_fit_end")
+        return FitResult(self.step, self.epoch, self.stop_reason or "", self.best.best, self.best.best_step,
+                         self.last_checkpoint, self.last_eval)
+
+    # ---------------------------------------------------------------- the loop
+
+    def _start(self) -> None:
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_stale(self.run_dir)
+        if not self._resumed:
+            if ckpt.list_checkpoints(self.run_dir):
+                raise TextseqError(f"{self.run_dir} already holds checkpoints; resume it or choose a new run directory")
+            seed_everything(self.cfg.seed)
+        if main:
+            dump_config(self.cfg, self.run_dir / "train_config.yaml")
+        self._logger = MetricsLogger(self.run_dir, enabled=main, tensorboard=self.cfg.tensorboard)
+        self._logger.truncate_after(self.step)  # records a killed run wrote after its checkpoint
+        if self._resume_rng is not None:
+            restore_rng(self._resume_rng)
+            self._resume_rng = None
+        self.stop_reason = None  # fit() may be called again, e.g. after raising max_steps
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._t0 = time.monotonic()
+        self._interval.reset()
+        self._pending_count = 0  # items in the micro-batches of the step being accumulated
+        self._step_loss_sum = 0.0
+
+    def _run_epoch(self) -> None:
+        fresh = not self.mid_epoch  # False when resuming mid-epoch: the data continues where it stood
+        if fresh:
+            self.train_data.set_epoch(self.epoch)
+            self.state, self.mid_epoch = None, True
+        pending = drawn = 0
+        for batch in self.train_data:
+            self._micro_step(batch)
+            pending, drawn = pending + 1, drawn + 1
+            if pending == self.cfg.accumulate:
+                pending = 0
+                self._optimizer_step()
+                if self.stop_reason is not None:
+                    return
+        if fresh and drawn == 0:
+            raise InputError(f"{type(self.train_data).__name__} yielded no batches in epoch {self.epoch}")
+        if pending:  # a short last group: the count-weighted sum keeps its gradient unbiased
+            self._optimizer_step()
+        self.epoch, self.mid_epoch = self.epoch + 1, False
+        self._check_limits()
+
+    def _micro_step(self, batch: Any) -> None:
+        if _batch_reset(batch):
+            self.state = None
+        batch = batch_to(batch, self.device)
+        with autocast_context(self.device, self.cfg.precision):
+            out = self.model.step(batch, self.state)
+        loss_value = float(out.loss.detach())
+        if not math.isfinite(loss_value):
+            raise self._diverged(f"loss became {loss_value}")
+        weighted = out.loss.float() * out.count
+        if self.scaler.is_enabled():
+            weighted = self.scaler.scale(weighted)
+        weighted.backward()
+        self.state = detach_state(out.state)  # truncated BPTT: keep the value, cut the graph
+        self._pending_count += int(out.count)
+        self._interval.add(loss_value, int(out.count), out.metrics)
+        self._step_loss_sum += loss_value * out.count
+
+    def _optimizer_step(self) -> None:
+        cfg = self.cfg
+        self.schedule.apply(self.optimizer, self.step)
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.optimizer)
+        inv = 1.0 / max(self._pending_count, 1)
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.mul_(inv)
+        log_now = (self.step + 1) % cfg.log_every == 0
+        layer_norms = grad_norms_by_layer(self.model) if log_now else {}  # before clipping: what the model produced
+        max_norm = cfg.clip_norm if cfg.clip_norm is not None else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if not math.isfinite(grad_norm) and not self.scaler.is_enabled():  # fp16 skips such steps itself
+            raise self._diverged(f"gradient norm became {grad_norm}")
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, count = self._step_loss_sum, self._pending_count
+        self._step_loss_sum, self._pending_count = 0.0, 0
+        self.step += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        logs = {"loss": loss_sum / max(count, 1), "count": count, "lr": lr, "grad_norm": grad_norm}
+        self._bar.update(1)
+        self._emit("on_step_end", self.step, logs)
+        if log_now:
+            record = {**self._interval.means(), "lr": lr, "grad_norm": grad_norm}
+            record.update({f"grad_norm/{k}": v for k, v in layer_norms.items()})
+            self._log("train", record)
+            self._bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+            self._interval.reset()
+        paused = time.perf_counter()
+        if self.evaluate is not None and self.step % cfg.eval_every == 0:
+            self._evaluate(final=False)
+        if self.step % cfg.checkpoint_interval == 0 or self._new_best:
+            self._save()
+        self._interval.exclude(time.perf_counter() - paused)  # items/sec measures training alone
+        self._check_limits()
+
+    def _check_limits(self, budget: bool = True) -> None:
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            self.request_stop("max_steps")
+        elif cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
+            self.request_stop("max_epochs")
+        elif budget and cfg.max_minutes is not None and (time.monotonic() - self._t0) / 60 >= cfg.max_minutes:
+            self.request_stop("max_minutes")
+
+    def _finish(self) -> None:
+        # A final evaluation feeds best/ but not early stopping or the plateau rule: an interrupted
+        # and resumed run must take the same decisions as an uninterrupted one.
+        if self.evaluate is not None and self._evaluated_step != self.step and self.step > 0:
+            self._evaluate(final=True)
+        if (self._saved_step != self.step or self._new_best) and self.step > 0:
+            self._save()
+
+    # ---------------------------------------------------------------- evaluation, logging, saving
+
+    def _evaluate(self, final: bool) -> None:
+        rng = capture_rng()
+        self.model.eval()
+        try:
+            with torch.no_grad(), autocast_context(self.device, self.cfg.precision):
+                metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}  # type: ignore[misc]
+        finally:
+            self.model.train()
+            restore_rng(rng)
+        if "loss" in metrics and "ppl" not in metrics:
+            metrics["ppl"] = perplexity(metrics["loss"])
+        self._evaluated_step, self.last_eval = self.step, metrics
+        self._log("valid", dict(metrics))
+        value = self._metric(metrics, self.cfg.monitor, "monitor")
+        self._new_best = self.best.update(value, self.step) or self._new_best
+        if not final:
+            self.schedule.on_eval(value, self.cfg.monitor_mode)
+            es = self.cfg.early_stopping
+            if es is not None and self.early is not None:
+                self.early.update(self._metric(metrics, es.metric, "early_stopping.metric"), self.step)
+                if self.early.bad >= es.patience:
+                    self.request_stop("early_stopping")
+        self._emit("on_eval_end", metrics)
+
+    @staticmethod
+    def _metric(metrics: dict[str, float], name: str, option: str) -> float:
+        if name not in metrics:
+            raise ConfigError(f"train.{option} is {name!r}, but evaluate() returned only: {', '.join(sorted(metrics))}")
+        return metrics[name]
+
+    def _log(self, split: str, values: dict[str, Any]) -> None:
+        elapsed = self.elapsed_before + time.monotonic() - self._t0
+        record = {"split": split, "step": self.step, "epoch": self.epoch, "time": round(elapsed, 3),
+                  "timestamp": round(time.time(), 3), **values}
+        assert self._logger is not None
+        self._logger.log(record)
+        self._emit("on_log", record)
+
+    def _save(self) -> None:
+        is_best, self._new_best = self._new_best, False
+        if not self.dist.is_main:
+            return
+        data_state = self.train_data.state_dict()
+        try:
+            json.dumps(data_state)
+        except (TypeError, ValueError):
+            raise TextseqError(f"{type(self.train_data).__name__}.state_dict() must return plain JSON data") from None
+        state = {
+            "step": self.step, "epoch": self.epoch, "mid_epoch": self.mid_epoch,
+            "elapsed": self.elapsed_before + time.monotonic() - self._t0,
+            "best": self.best.state_dict(),
+            "early_stopping": self.early.state_dict() if self.early else None,
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "data": data_state, "rng": capture_rng(),
+            "config": self.cfg.model_dump(mode="json"),
+        }
+        path = ckpt.save_checkpoint(self.run_dir, self.step, model=self.model, optimizer=self.optimizer,
+                                    carried_state=self.state, trainer_state=state, extra=self.extra,
+                                    keep_last=self.cfg.keep_last, is_best=is_best)
+        self.last_checkpoint, self._saved_step = path, self.step
+        self._emit("on_checkpoint", path)
+
+    def _diverged(self, what: str) -> TextseqError:
+        where = f"{what} at step {self.step + 1} (epoch {self.epoch})"
+        if self.last_checkpoint is None:
+            return TextseqError(f"{where}; no checkpoint was written yet. Lower the lr or set clip_norm")
+        return TextseqError(
+            f"{where}; the last good checkpoint is {self.last_checkpoint.name} in {self.last_checkpoint.parent}. "
+            "Resume from it with a lower lr or a smaller clip_norm"
+        )
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(self, *args)
+
+    def _total_steps(self) -> int | None:
+        if self.cfg.max_steps is not None:
+            return self.cfg.max_steps
+        if self.cfg.max_epochs is not None and hasattr(self.train_data, "__len__"):
+            per_epoch = math.ceil(len(self.train_data) / self.cfg.accumulate)  # type: ignore[arg-type]
+            return per_epoch * self.cfg.max_epochs
+        return None
