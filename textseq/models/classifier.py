@@ -1,0 +1,345 @@
+"""Many-to-one classifiers (AllenNLP's BasicClassifier shape) and a bag-of-embeddings baseline.
+
+    ids (B, T), lengths (B,) -> embed (B, T, E) -> recurrent (B, T, D*H) -> pool (B, D*H) -> feed-forward -> logits (B, C)
+    ids (B, T), lengths (B,) -> embed (B, T, E) -> masked mean (B, E)                     -> feed-forward -> logits (B, C)
+
+Padding never reaches a result: a review alone and the same review in a padded batch get the same
+probabilities. The recurrent encoder is length-aware whatever its implementation:
+
+    torch's nn.LSTM/GRU/RNN   pack_padded_sequence: the kernel never sees padding; h_n of the
+                              backward direction is its state after reading the first token
+    textseq's scratch cells   masked scan (they take no PackedSequence): at steps t >= length the
+                              state is kept, so the forward state stops at length-1 and the backward
+                              direction, running T-1 .. 0, stays at its zero initial state through the
+                              padding and starts on the last real token
+    anything else             one call per distinct length, on unpadded slices
+
+and the poolings mask positions >= length. Saved as `model.safetensors` + `config.json`, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator, model_validator
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from textseq.config import StrictModel, validate
+from textseq.errors import ConfigError, InputError, ResourceMissingError
+from textseq.models.cells import ScratchRecurrent
+from textseq.models.embedders import EMBEDDERS, make_embedder
+from textseq.models.lm import CONFIG_NAME, WEIGHTS_NAME
+from textseq.models.pooling import POOLINGS, make_pooling, masked_mean
+from textseq.models.recurrent import CELLS, init_recurrent_, make_recurrent
+from textseq.registry import Registry
+from textseq.train.protocol import StepOutput
+
+
+class ClassifierConfig(StrictModel):
+    """Hyper-parameters of a classifier; stored as config.json next to the weights."""
+
+    kind: str = "recurrent"  # a name in CLASSIFIERS: recurrent | bag (bag-of-embeddings baseline)
+    vocab_size: int = Field(gt=0)  # filled in by the caller from the vocab
+    num_classes: int = Field(default=2, ge=2)
+    emb_dim: int = Field(default=100, gt=0)
+    embedder: str = "random"  # a name in EMBEDDERS: random | pretrained | charngram
+    freeze_embeddings: bool = False  # no gradient to the embedder (typical for pretrained vectors)
+    # The recurrent encoder (ignored by kind=bag).
+    cell: str = "lstm"  # a name in textseq.models.recurrent.CELLS
+    hidden_size: int = Field(default=128, gt=0)
+    num_layers: int = Field(default=1, gt=0)
+    bidirectional: bool = True
+    forget_bias: float = 1.0  # LSTM only; see init_recurrent_
+    dropout_emb: float = Field(default=0.1, ge=0.0, lt=1.0)  # on embeddings
+    dropout_rnn: float = Field(default=0.2, ge=0.0, lt=1.0)  # between recurrent layers and on the top layer's output
+    pooling: str = "last"  # a name in POOLINGS: last | mean | max | attention (kind=bag always takes the mean)
+    attention_dim: int = Field(default=64, gt=0)
+    # The head: hidden sizes of the feed-forward layers before the final linear layer.
+    ff_hidden: list[int] = Field(default_factory=list)
+    dropout_ff: float = Field(default=0.2, ge=0.0, lt=1.0)  # before every linear layer of the head
+    class_weights: list[float] | None = None  # per-class loss weights for imbalanced data
+    pad_id: int = Field(default=0, ge=0)  # the id batches pad with; the models go by lengths, so pad values never matter
+
+    @field_validator("cell")
+    @classmethod
+    def _known_cell(cls, value: str) -> str:
+        CELLS.get(value)  # raises with the list of valid names
+        return value
+
+    @field_validator("pooling")
+    @classmethod
+    def _known_pooling(cls, value: str) -> str:
+        POOLINGS.get(value)
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        EMBEDDERS.get(value)
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        CLASSIFIERS.get(value)
+        return value
+
+    @field_validator("ff_hidden")
+    @classmethod
+    def _positive_sizes(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"feed-forward sizes must be positive, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _weights_per_class(self) -> "ClassifierConfig":
+        w = self.class_weights
+        if w is not None and (len(w) != self.num_classes or any(x <= 0 for x in w)):
+            raise ValueError(f"class_weights needs {self.num_classes} positive numbers (one per class), got {w}")
+        return self
+
+
+class ClassificationBatch(NamedTuple):
+    """A padded batch: ids (B, T) int64, lengths (B,) int64 (each >= 1), labels (B,) int64."""
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+
+
+class ClassifierOutput(NamedTuple):
+    logits: torch.Tensor  # (B, C)
+    probs: torch.Tensor  # (B, C)
+    attention: torch.Tensor | None = None  # (B, T), with pooling=attention
+
+
+# -- length-aware recurrent encoding ----------------------------------------------------------------------
+def run_recurrent(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (B, T, I), lengths (B,) -> outputs (B, T, D*H) (zero at padding), h_n (L*D, B, H), padding unseen."""
+    runner = next(fn for kind, fn in _RUNNERS if isinstance(module, kind))
+    return runner(module, x, lengths)
+
+
+def _run_packed(module: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, state = module(packed)  # h_n comes back in the batch's own order (torch unsorts it)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, D*H), zeros at padding
+    return out, state[0] if isinstance(state, tuple) else state
+
+
+def _run_masked(module: ScratchRecurrent, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # The scratch layer's own time loop, with one change: rows past their length keep their state.
+    #   forward  t = 0 .. T-1:  x0 x1 x2 [pad pad]  -> state frozen after x2 = state at length-1
+    #   backward t = T-1 .. 0:  [pad pad] x2 x1 x0  -> state stays at its zero init until x2
+    batch, steps = x.shape[:2]
+    valid = (torch.arange(steps, device=x.device) < lengths.unsqueeze(1)).unbind(1)  # T tensors of (B,)
+    layer_in, finals = x, []  # (B, T, I_k)
+    for layer in range(module.num_layers):
+        if layer > 0 and module.dropout > 0.0 and module.training:
+            layer_in = F.dropout(layer_in, module.dropout, training=True)  # between layers, as the module does
+        outs = []
+        for sfx in ("", "_reverse")[:module.num_directions]:
+            weight = {n: getattr(module, f"{n}_l{layer}{sfx}") for n in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")}
+            xp = F.linear(layer_in, weight["weight_ih"], weight["bias_ih"]).unbind(1)  # T tensors of (B, G*H)
+            state = tuple(x.new_zeros(batch, module.hidden_size) for _ in range(module.num_states))
+            out: list[torch.Tensor] = [x.new_zeros(())] * steps
+            for t in (range(steps - 1, -1, -1) if sfx else range(steps)):
+                new = module._cell(xp[t], state, weight["weight_hh"], weight["bias_hh"])  # each (B, H)
+                keep = valid[t].unsqueeze(1)  # (B, 1)
+                state = tuple(torch.where(keep, n, s) for n, s in zip(new, state))
+                out[t] = state[0]
+            outs.append(torch.stack(out, dim=1))  # (B, T, H)
+            finals.append(state[0])
+        layer_in = torch.cat(outs, dim=-1)  # (B, T, D*H)
+    mask = torch.stack(valid, dim=1).unsqueeze(-1)  # (B, T, 1)
+    return torch.where(mask, layer_in, layer_in.new_zeros(())), torch.stack(finals)  # (B, T, D*H), (L*D, B, H)
+
+
+def _run_by_length(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # Any module with torch's call convention: one call per distinct length, on slices with no padding.
+    dirs = 2 if module.bidirectional else 1
+    out = x.new_zeros(x.size(0), x.size(1), dirs * module.hidden_size)  # (B, T, D*H)
+    h_n = x.new_zeros(module.num_layers * dirs, x.size(0), module.hidden_size)  # (L*D, B, H)
+    for n in lengths.unique().tolist():
+        rows = (lengths == n).nonzero().squeeze(1)
+        o, state = module(x[rows, :n])
+        out[rows, :n] = o
+        h_n[:, rows] = state[0] if isinstance(state, tuple) else state
+    return out, h_n
+
+
+RUNNER = Callable[[Any, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+_RUNNERS: tuple[tuple[type, RUNNER], ...] = (
+    (nn.RNNBase, _run_packed), (ScratchRecurrent, _run_masked), (nn.Module, _run_by_length))
+
+
+def _real_tokens(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool mask of positions < length, after checking the lengths fit the ids."""
+    if ids.dim() != 2 or lengths.shape != ids.shape[:1]:
+        raise InputError(f"expected ids (B, T) and lengths (B,), got {tuple(ids.shape)} and {tuple(lengths.shape)}")
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > ids.size(1)):
+        raise InputError(f"lengths must lie in 1..T={ids.size(1)} (encode an empty text as one <unk>), "
+                         f"got {lengths.min().item()}..{lengths.max().item()}")
+    return torch.arange(ids.size(1), device=ids.device) < lengths.unsqueeze(1)  # (B, T)
+
+
+def feed_forward(in_dim: int, hidden: list[int], num_classes: int, dropout: float) -> nn.Sequential:
+    """[dropout -> linear -> ReLU] per hidden size, then dropout -> linear to the class logits."""
+    layers: list[nn.Module] = []
+    for size in hidden:
+        layers += [nn.Dropout(dropout), nn.Linear(in_dim, size), nn.ReLU()]
+        in_dim = size
+    return nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(in_dim, num_classes))
+
+
+# -- the models -----------------------------------------------------------------------------------------
+class RecurrentClassifier(nn.Module):
+    """embed -> length-aware LSTM/GRU/RNN -> pooling -> feed-forward -> logits; a SequenceTask via `step`."""
+
+    def __init__(self, config: ClassifierConfig, embedding_weights: torch.Tensor | None = None,
+                 embedder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = c = config
+        dirs = 2 if c.bidirectional else 1
+        # names shared with RecurrentLM (embedding, rnn), so transfer and diagnostics find the parts
+        self.embedding = make_embedder(c.embedder, c.vocab_size, c.emb_dim, embedding_weights, embedder, c.freeze_embeddings)
+        self.drop_emb = nn.Dropout(c.dropout_emb)
+        self.rnn = init_recurrent_(make_recurrent(c.cell, c.emb_dim, c.hidden_size, c.num_layers, c.dropout_rnn,
+                                                  c.bidirectional), c.forget_bias)
+        self.drop_rnn = nn.Dropout(c.dropout_rnn)
+        self.pooling = make_pooling(c.pooling, dirs * c.hidden_size, c.attention_dim)
+        self.head = feed_forward(dirs * c.hidden_size, c.ff_hidden, c.num_classes, c.dropout_ff)
+        _register_class_weights(self, c)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> ClassifierOutput:
+        """ids (B, T) long, lengths (B,) long -> logits, probabilities (B, C) and attention weights (B, T) or None."""
+        mask = _real_tokens(ids, lengths)  # (B, T)
+        emb = self.drop_emb(self.embedding(ids))  # (B, T, E)
+        out, h_n = run_recurrent(self.rnn, emb, lengths)  # (B, T, D*H), (L*D, B, H)
+        dirs = 2 if self.config.bidirectional else 1
+        last = h_n[-dirs:].transpose(0, 1).reshape(ids.size(0), -1)  # (B, D*H): top layer, forward then backward
+        pooled, attention = self.pooling(self.drop_rnn(out), mask, self.drop_rnn(last))  # (B, D*H), (B, T)
+        logits = self.head(pooled)  # (B, C)
+        return ClassifierOutput(logits, logits.softmax(dim=-1), attention)
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
+        """Parameter groups from the bottom (embedding) to the top (pooling + head), for ULMFiT fine-tuning;
+        a config-frozen embedding is left out, since it is never to be trained."""
+        groups = [] if self.config.freeze_embeddings else [("embedding", list(self.embedding.parameters()))]
+        for layer in range(self.config.num_layers):
+            groups.append((f"rnn.l{layer}", [p for n, p in self.rnn.named_parameters()
+                                             if n.endswith(f"_l{layer}") or n.endswith(f"_l{layer}_reverse")]))
+        return groups + [("head", [*self.pooling.parameters(), *self.head.parameters()])]
+
+    def step(self, batch: Any, state: Any = None) -> StepOutput:
+        """Cross-entropy (class-weighted when configured) and accuracy on a ClassificationBatch."""
+        return classification_step(self, batch)
+
+
+class BagOfEmbeddings(nn.Module):
+    """Baseline: embed -> masked mean over real tokens -> feed-forward -> logits (word order ignored)."""
+
+    def __init__(self, config: ClassifierConfig, embedding_weights: torch.Tensor | None = None,
+                 embedder: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = c = config
+        self.embedding = make_embedder(c.embedder, c.vocab_size, c.emb_dim, embedding_weights, embedder, c.freeze_embeddings)
+        self.drop_emb = nn.Dropout(c.dropout_emb)
+        self.head = feed_forward(c.emb_dim, c.ff_hidden, c.num_classes, c.dropout_ff)
+        _register_class_weights(self, c)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> ClassifierOutput:
+        """ids (B, T) long, lengths (B,) long -> logits and probabilities (B, C); attention is None."""
+        mask = _real_tokens(ids, lengths)  # (B, T)
+        pooled = masked_mean(self.drop_emb(self.embedding(ids)), mask)  # (B, E)
+        logits = self.head(pooled)  # (B, C)
+        return ClassifierOutput(logits, logits.softmax(dim=-1), None)
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
+        """Bottom to top: embedding (unless config-frozen), head."""
+        groups = [] if self.config.freeze_embeddings else [("embedding", list(self.embedding.parameters()))]
+        return groups + [("head", list(self.head.parameters()))]
+
+    def step(self, batch: Any, state: Any = None) -> StepOutput:
+        """Cross-entropy (class-weighted when configured) and accuracy on a ClassificationBatch."""
+        return classification_step(self, batch)
+
+
+def _register_class_weights(model: nn.Module, config: ClassifierConfig) -> None:
+    # a buffer so it follows .to(device); not persistent, since config.json already holds it
+    weights = None if config.class_weights is None else torch.tensor(config.class_weights, dtype=torch.float32)
+    model.register_buffer("class_weights", weights, persistent=False)
+
+
+def classification_step(model: nn.Module, batch: Any) -> StepOutput:
+    """The shared `step`: loss is the (class-weighted) mean cross-entropy over the batch's B examples.
+
+    With class weights, F.cross_entropy divides by the sum of the targets' weights, not by B, so
+    the loss stays on the scale of an unweighted mean; count is B either way."""
+    ids, lengths, labels = batch  # (B, T), (B,), (B,)
+    out = model(ids, lengths)
+    loss = F.cross_entropy(out.logits, labels, weight=model.class_weights)
+    accuracy = float((out.logits.argmax(dim=-1) == labels).float().mean()) if len(labels) else 0.0
+    return StepOutput(loss=loss, count=len(labels), metrics={"accuracy": accuracy},
+                      outputs=(out.probs.detach(), labels))
+
+
+CLASSIFIERS: Registry[Callable[..., nn.Module]] = Registry("classifier kind")
+CLASSIFIERS.register("recurrent")(RecurrentClassifier)
+CLASSIFIERS.register("bag")(BagOfEmbeddings)
+
+
+def build_classifier(config: ClassifierConfig, embedding_weights: torch.Tensor | None = None,
+                     embedder: nn.Module | None = None) -> nn.Module:
+    """The classifier `config.kind` names; `embedding_weights` (V, E) for embedder=pretrained,
+    `embedder` (a module ids -> vectors) for embedder=charngram."""
+    return CLASSIFIERS.get(config.kind)(config, embedding_weights, embedder)
+
+
+# -- save / load (the LM's helpers are specific to its weight tying, so these are separate) ---------------
+def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
+    """Write `model.safetensors` and `config.json` (model.config) into `directory` (created if needed)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model": type(model).__name__})
+    (directory / CONFIG_NAME).write_text(json.dumps(model.config.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load_pretrained(directory: str | Path, embedder: nn.Module | None = None,
+                    device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierConfig]:
+    """Rebuild a classifier saved by `save_pretrained` (embedder=charngram: pass a module of the same shape)."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise ResourceMissingError(f"{path}: not found; expected a directory written by save_pretrained")
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{config_path}: not valid JSON: {err}") from None
+    config = validate(ClassifierConfig, raw, where=str(config_path))
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise InputError(f"{weights_path}: unreadable safetensors file (truncated or corrupt?): {err}") from None
+    # a placeholder matrix: the pretrained rows come from the file
+    placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
+    model = build_classifier(config, placeholder, embedder)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"missing {k}" for k in sorted(expected.keys() - tensors.keys())]
+    problems += [f"unexpected {k}" for k in sorted(tensors.keys() - expected.keys())]
+    problems += [f"{k}: shape {tuple(tensors[k].shape)} in file, {s} from {CONFIG_NAME}"
+                 for k, s in sorted(expected.items()) if k in tensors and tuple(tensors[k].shape) != s]
+    if problems:
+        raise InputError(f"{weights_path}: weights do not match {CONFIG_NAME}: " + "; ".join(problems))
+    model.load_state_dict(tensors)
+    return model.to(device), config
