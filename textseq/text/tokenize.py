@@ -57,13 +57,13 @@ class SpacyWords(Tokenizer):
 
     def process(self, text: str) -> list[Token]:
         """Tokenize one document."""
-        return _doc_tokens(_spacy_tokenizer(self.lang, self.keep_whole)(text))
+        return _doc_tokens(_spacy_tokenizer(self.lang, self.keep_whole)(text), text)
 
     def process_batch(self, texts: list[str]) -> list[list[Token]]:
         """Tokenize many documents through spaCy's `tokenizer.pipe`."""
         # No batch_size parameter: spaCy 3.8's Tokenizer.pipe ignores it and tokenizes one text at a time.
         docs = _spacy_tokenizer(self.lang, self.keep_whole).pipe(texts)
-        return [_doc_tokens(doc) for doc in docs]
+        return [_doc_tokens(doc, text) for doc, text in zip(docs, texts)]
 
 
 @lru_cache(maxsize=None)
@@ -82,14 +82,19 @@ def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
     return tokenizer
 
 
-# The hot path of spacy_words. A NamedTuple's __new__ is Python code (~0.25 us a call, as much as
-# spaCy's own tokenizing of a cached word); tuple.__new__ builds the very same Token object in C.
+# The hot path of spacy_words. Reading (start, length, is_space) for all tokens with one
+# `Doc.to_array` call avoids creating a spaCy Token object per token, and a NamedTuple's __new__ is
+# Python code (~0.25 us a call); tuple.__new__ builds the very same Token object in C. spaCy's
+# tokenizer never alters text, so each token's text is the slice of the input at its span.
 _new_tuple = tuple.__new__
 
 
-def _doc_tokens(doc: Any) -> list[Token]:
-    """The non-whitespace tokens of a spaCy Doc."""
-    return [_new_tuple(Token, (t.text, t.idx, t.idx + len(t))) for t in doc if not t.is_space]
+def _doc_tokens(doc: Any, text: str) -> list[Token]:
+    """The non-whitespace tokens of a spaCy Doc made from `text`."""
+    from spacy.attrs import IDX, IS_SPACE, LENGTH
+
+    rows = doc.to_array([IDX, LENGTH, IS_SPACE]).tolist()
+    return [_new_tuple(Token, (text[i:i + n], i, i + n)) for i, n, space in rows if not space]
 
 
 @lru_cache(maxsize=None)
