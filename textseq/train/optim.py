@@ -30,9 +30,10 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD over `model`'s trainable parameters."""
-    groups = param_groups(model, cfg.weight_decay)
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig, groups: list[dict] | None = None) -> torch.optim.Optimizer:
+    """AdamW or SGD over `model`'s trainable parameters, or over caller-made param groups (each may
+    carry its own "lr", as discriminative fine-tuning does)."""
+    groups = groups if groups is not None else param_groups(model, cfg.weight_decay)
     if not groups:
         raise ConfigError("the model has no trainable parameters")
     if cfg.name == "adamw":

@@ -84,6 +84,7 @@ class Trainer:
         extra_checkpoint_json: dict[str, Any] | None = None,
         progress: bool | None = None,
         dist: DistInfo | None = None,
+        param_groups: list[dict[str, Any]] | None = None,
     ) -> None:
         if not hasattr(model, "step"):
             raise ConfigError(f"{type(model).__name__} has no step(batch, state) method; see textseq.train.protocol")
@@ -100,7 +101,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.extra = dict(extra_checkpoint_json or {})
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.dist.is_main
-        self.optimizer = build_optimizer(self.model, config.optimizer)
+        self.optimizer = build_optimizer(self.model, config.optimizer, param_groups)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.schedule = LRSchedule(config.schedule, [g["lr"] for g in self.optimizer.param_groups], self._total_steps())
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
