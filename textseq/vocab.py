@@ -18,7 +18,6 @@ a character LM needs no padding (batches are contiguous streams) and newlines al
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from functools import lru_cache
@@ -29,6 +28,7 @@ import numpy as np
 
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.registry import Registry
+from textseq.weights import sha256_file
 
 SPECIAL_ROLES = ("pad", "unk", "bos", "eos")  # the order in which present specials take ids 0, 1, ...
 DEFAULT_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "bos": "<bos>", "eos": "<eos>"}
@@ -395,12 +395,6 @@ def _load_sentencepiece(path: str, mtime_ns: int) -> Any:
     return sentencepiece.SentencePieceProcessor(model_file=path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @CODECS.register("sentencepiece")
@@ -448,7 +442,7 @@ class SentencePieceCodec:
         return self.processor.decode([int(i) for i in ids])
 
     def spec(self) -> dict[str, Any]:
-        return {"codec": self.name, "model": str(self.model_path), "sha256": _sha256(self.model_path)}
+        return {"codec": self.name, "model": str(self.model_path), "sha256": sha256_file(self.model_path)}
 
     @classmethod
     def from_spec(cls, spec: dict, where: str, base_dir: Path | None = None, **_: Any) -> "SentencePieceCodec":
@@ -458,7 +452,7 @@ class SentencePieceCodec:
         if not path.is_absolute() and base_dir is not None and (Path(base_dir) / path).is_file():
             path = Path(base_dir) / path  # beside the checkpoint/corpus first, else relative to cwd
         codec = cls(path)
-        if spec.get("sha256") and spec["sha256"] != _sha256(path):
+        if spec.get("sha256") and spec["sha256"] != sha256_file(path):
             raise InputError(f"{where}: {path} is not the sentencepiece model this spec was made with (sha256 differs)")
         return codec
 

@@ -11,7 +11,8 @@ import torch
 
 from textseq.config import validate
 from textseq.errors import ConfigError, InputError, ResourceMissingError
-from textseq.models.lm import CONFIG_NAME, WEIGHTS_NAME, LMConfig, RecurrentLM, load_pretrained, save_pretrained
+from textseq.models.lm import LMConfig, RecurrentLM, load_pretrained, save_pretrained
+from textseq.weights import CONFIG_NAME, WEIGHTS_NAME
 from textseq.models.recurrent import CELLS
 from textseq.models.sampling import generate, sample_next, top_k_filter, top_p_filter
 from textseq.train.protocol import SequenceTask, StepOutput

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from textseq import __version__
 from textseq.errors import InputError, ResourceMissingError
+from textseq.weights import sha256_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -159,12 +160,6 @@ def file_record(directory: Path, name: str, **extra: Any) -> dict[str, Any]:
     return {"path": name, "bytes": path.stat().st_size, "lines": lines, "characters": chars, "sha256": h.hexdigest(), **extra}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- wheels

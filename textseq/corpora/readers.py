@@ -223,7 +223,7 @@ def _csv_docs(r: _Reader, path: Path, shown: str, text_column: str, label_column
         for line, offset, raw in _raw_lines(r, path):
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
+            except UnicodeDecodeError:
                 if r.errors == "strict":
                     r.decode(raw, shown, line, offset)  # raises with file, line and offset
                 text = raw.decode("utf-8", "replace")

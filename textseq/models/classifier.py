@@ -19,23 +19,20 @@ and the poolings mask positions >= length. Saved as `model.safetensors` + `confi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from textseq.config import StrictModel, validate
-from textseq.errors import ConfigError, InputError, ResourceMissingError
+from textseq.config import StrictModel
+from textseq.errors import InputError
 from textseq.models.cells import ScratchRecurrent
 from textseq.models.embedders import EMBEDDERS, make_embedder
-from textseq.models.lm import CONFIG_NAME, WEIGHTS_NAME
+from textseq.weights import check_tensors, read_model_dir, save_model_dir
 from textseq.models.pooling import POOLINGS, make_pooling, masked_mean
 from textseq.models.recurrent import CELLS, init_recurrent_, make_recurrent
 from textseq.registry import Registry
@@ -306,40 +303,16 @@ def build_classifier(config: ClassifierConfig, embedding_weights: torch.Tensor |
 # -- save / load (the LM's helpers are specific to its weight tying, so these are separate) ---------------
 def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
     """Write `model.safetensors` and `config.json` (model.config) into `directory` (created if needed)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model": type(model).__name__})
-    (directory / CONFIG_NAME).write_text(json.dumps(model.config.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    return directory
+    return save_model_dir(directory, dict(model.state_dict()), model.config, type(model).__name__)
 
 
 def load_pretrained(directory: str | Path, embedder: nn.Module | None = None,
                     device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierConfig]:
     """Rebuild a classifier saved by `save_pretrained` (embedder=charngram: pass a module of the same shape)."""
-    directory = Path(directory)
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise ResourceMissingError(f"{path}: not found; expected a directory written by save_pretrained")
-    try:
-        raw = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{config_path}: not valid JSON: {err}") from None
-    config = validate(ClassifierConfig, raw, where=str(config_path))
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise InputError(f"{weights_path}: unreadable safetensors file (truncated or corrupt?): {err}") from None
+    config, tensors, weights_path = read_model_dir(directory, ClassifierConfig)
     # a placeholder matrix: the pretrained rows come from the file
     placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
     model = build_classifier(config, placeholder, embedder)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = [f"missing {k}" for k in sorted(expected.keys() - tensors.keys())]
-    problems += [f"unexpected {k}" for k in sorted(tensors.keys() - expected.keys())]
-    problems += [f"{k}: shape {tuple(tensors[k].shape)} in file, {s} from {CONFIG_NAME}"
-                 for k, s in sorted(expected.items()) if k in tensors and tuple(tensors[k].shape) != s]
-    if problems:
-        raise InputError(f"{weights_path}: weights do not match {CONFIG_NAME}: " + "; ".join(problems))
+    check_tensors({k: tuple(v.shape) for k, v in model.state_dict().items()}, tensors, weights_path)
     model.load_state_dict(tensors)
     return model.to(device), config

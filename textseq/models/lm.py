@@ -12,24 +12,19 @@ embedding) and re-tied on load.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from textseq.config import StrictModel, validate
-from textseq.errors import ConfigError, InputError, ResourceMissingError
+from textseq.config import StrictModel
 from textseq.models.recurrent import CELLS, init_recurrent_, init_state, make_recurrent
 from textseq.train.protocol import StepOutput
+from textseq.weights import check_tensors, read_model_dir, save_model_dir
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 IGNORE_INDEX = -100  # F.cross_entropy's default; padded targets carry it
 TIED_KEY = "decoder.weight"  # left out of the file when tied: it is the embedding weight
 
@@ -125,46 +120,19 @@ def _apply_reset(state: Any, reset: bool | torch.Tensor) -> Any:
 
 def save_pretrained(model: RecurrentLM, config: LMConfig, directory: str | Path) -> Path:
     """Write `model.safetensors` and `config.json` into `directory` (created if needed)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = dict(model.state_dict())
     if model.weights_tied:
         del tensors[TIED_KEY]  # safetensors refuses shared storage; re-tied by the constructor on load
-    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model": "RecurrentLM"})
-    (directory / CONFIG_NAME).write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    return directory
+    return save_model_dir(directory, tensors, config, "RecurrentLM")
 
 
 def load_pretrained(directory: str | Path, device: torch.device | str = "cpu") -> tuple[RecurrentLM, LMConfig]:
     """Rebuild a RecurrentLM saved by `save_pretrained`; errors name the file and what is wrong."""
-    directory = Path(directory)
-    config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise ResourceMissingError(f"{path}: not found; expected a directory written by save_pretrained")
-    try:
-        raw = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{config_path}: not valid JSON: {err}") from None
-    config = validate(LMConfig, raw, where=str(config_path))
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise InputError(f"{weights_path}: unreadable safetensors file (truncated or corrupt?): {err}") from None
+    config, tensors, weights_path = read_model_dir(directory, LMConfig)
     model = RecurrentLM(config)
-    _check_tensors(model, tensors, weights_path)
-    model.load_state_dict(tensors, strict=False)  # completeness was checked above
-    return model.to(device), config
-
-
-def _check_tensors(model: RecurrentLM, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Same keys and shapes as the model built from config.json, or an InputError that says which."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if model.weights_tied:
         expected.pop(TIED_KEY)
-    problems = [f"missing {k}" for k in sorted(expected.keys() - tensors.keys())]
-    problems += [f"unexpected {k}" for k in sorted(tensors.keys() - expected.keys())]
-    problems += [f"{k}: shape {tuple(tensors[k].shape)} in file, {shape} from {CONFIG_NAME}"
-                 for k, shape in sorted(expected.items()) if k in tensors and tuple(tensors[k].shape) != shape]
-    if problems:
-        raise InputError(f"{path}: weights do not match {CONFIG_NAME}: " + "; ".join(problems))
+    check_tensors(expected, tensors, weights_path)
+    model.load_state_dict(tensors, strict=False)  # completeness was checked above
+    return model.to(device), config

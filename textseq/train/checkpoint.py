@@ -20,7 +20,6 @@ kill; that is why resuming scans the step directories instead of trusting it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from torch import nn
 
 from textseq.errors import TextseqError
 from textseq.train.serialize import load_tree, save_tree
+from textseq.weights import sha256_file
 
 FORMAT_VERSION = 1
 TRAINER_JSON = "trainer.json"
@@ -87,12 +87,6 @@ def _write_json(path: Path, data: Any) -> None:
         os.fsync(f.fileno())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_pointer(run_dir: Path, name: str, target: str) -> None:
@@ -131,7 +125,7 @@ def save_checkpoint(
     _write_json(tmp / "extra.json", extra or {})
     for name in PAYLOAD_FILES[:3]:
         _fsync_file(tmp / name)
-    manifest = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in PAYLOAD_FILES}
+    manifest = {name: {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)} for name in PAYLOAD_FILES}
     _write_json(tmp / TRAINER_JSON, {"format_version": FORMAT_VERSION, **trainer_state, "files": manifest})
     _fsync_dir(tmp)
     if final.exists():  # re-saving the same step (e.g. final checkpoint right after a periodic one)
@@ -233,7 +227,7 @@ def verify_checkpoint(path: Path) -> dict[str, Any]:
         size = f.stat().st_size
         if size != want["bytes"]:
             raise CheckpointError(f"checkpoint file is truncated or corrupt: {f} ({size} bytes, expected {want['bytes']})")
-        if _sha256(f) != want["sha256"]:
+        if sha256_file(f) != want["sha256"]:
             raise CheckpointError(f"checkpoint file is corrupt (sha256 mismatch): {f}")
     return meta
 
