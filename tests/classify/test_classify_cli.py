@@ -1,0 +1,110 @@
+"""The classification job end to end through `textseq.cli.main`: train, predict, evaluate, plot, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from textseq.cli import main
+from textseq.train.checkpoint import list_checkpoints
+from textseq.train.metrics import read_metrics
+
+from .conftest import write_reviews
+
+
+def test_run_dir_layout_and_label_set_stored_with_the_model(clf_run):
+    assert json.loads((clf_run / "labels.json").read_text()) == ["neg", "pos"]
+    assert [p.name for p in list_checkpoints(clf_run)] == ["step-000012", "step-000024"]
+    extra = json.loads((clf_run / "best" / "extra.json").read_text())
+    assert extra["task"] == "classify" and extra["labels"] == ["neg", "pos"]
+    assert extra["model_config"]["num_classes"] == 2 and extra["model_config"]["vocab_size"] == len(extra["vocab"]["tokens"])
+    assert extra["encoding"] == {"max_tokens": 12, "truncate": "head_tail", "head_fraction": 0.25}
+    valid = [r for r in read_metrics(clf_run) if r["split"] == "valid"]
+    assert [r["step"] for r in valid] == [12, 24]
+    assert {"loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc"} <= set(valid[0])
+    report = json.loads((clf_run / "eval_test.json").read_text())
+    assert report["accuracy"] >= 0.9 and report["labels"] == ["neg", "pos"]  # separable task
+
+
+def test_predict_prints_label_and_probabilities(clf_run, capsys):
+    texts = ["A wonderful, brilliant and charming film.", "Boring, awful, a dreadful disaster.", ""]
+    assert main(["predict", str(clf_run), *texts]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert set(line) == {"id", "label", "probs"} and set(line["probs"]) == {"neg", "pos"}
+        assert sum(line["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert line["label"] == max(line["probs"], key=line["probs"].get)
+    assert [x["label"] for x in lines[:2]] == ["pos", "neg"]
+
+
+@pytest.mark.parametrize("suffix", ["txt", "csv", "jsonl"])
+def test_predict_reads_text_lines_csv_and_jsonl(clf_run, tmp_path, capsys, suffix):
+    texts = ["superb and moving", "tedious and painful"]
+    path = tmp_path / f"in.{suffix}"
+    if suffix == "txt":
+        path.write_text("\n".join(texts) + "\n")
+    elif suffix == "csv":
+        path.write_text("review,x\n" + "".join(f"{t},1\n" for t in texts))
+    else:
+        path.write_text("".join(json.dumps({"review": t}) + "\n" for t in texts))
+    args = ["predict", str(clf_run), "-i", str(path)] + ([] if suffix == "txt" else ["--text-column", "review"])
+    assert main(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [x["label"] for x in lines] == ["pos", "neg"] and lines[0]["id"].startswith(str(path))
+
+
+def test_eval_classifier_prints_one_json_object(clf_run, capsys):
+    assert main(["eval-classifier", str(clf_run), "-i", str(clf_run.parent / "test.csv")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["examples"] == 16 and report["accuracy"] >= 0.9 and report["roc_auc"] >= 0.9
+    assert sum(map(sum, report["confusion_matrix"])) == 16
+    assert set(report["per_class"]["pos"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_unseen_label_at_evaluation_is_an_error_or_a_counted_skip(clf_run, tmp_path, capsys):
+    path = write_reviews(tmp_path / "odd.csv", 6, seed=9, extra_rows=[("a fine film", "neutral")])
+    assert main(["eval-classifier", str(clf_run), "-i", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:8: label 'neutral' is not a training class (neg, pos)" in err
+    assert main(["eval-classifier", str(clf_run), "-i", str(path), "--unseen-labels", "skip"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["skipped_unseen_labels"] == 1 and report["examples"] == 6
+
+
+def test_plot_adds_confusion_matrix_and_attention(clf_run, tmp_path, capsys):
+    out = tmp_path / "plots"
+    assert main(["plot", str(clf_run), "-o", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"loss.png", "accuracy.png", "confusion_valid.png", "confusion_test.png", "attention_example.png"} <= names
+    assert main(["predict", str(clf_run), "superb film", "--attention", str(tmp_path / "att")]) == 0
+    assert (tmp_path / "att" / "attention_0.png").stat().st_size > 1000
+
+
+def test_attention_weights_cover_the_tokens(clf_run):
+    from textseq.classify import Predictor
+
+    predictor = Predictor.load(clf_run)
+    tokens, weights, prediction = predictor.attention("A superb, gripping film")
+    assert len(tokens) == len(weights) and weights.sum() == pytest.approx(1.0, abs=1e-5)
+    assert predictor.predict(["A superb, gripping film"])[0]["probs"] == pytest.approx(prediction["probs"], abs=1e-5)
+
+
+def test_resume_extends_the_run(clf_run_copy, capsys):
+    assert main(["train-classifier", "-o", str(clf_run_copy), "--resume", "--set", "train.max_steps=30", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed from step-000024 (step 24" in out and "reusing the encoded data" in out
+    assert list_checkpoints(clf_run_copy)[-1].name == "step-000030"
+    steps = [r["step"] for r in read_metrics(clf_run_copy) if r["split"] == "train"]
+    assert steps == [6, 12, 18, 24, 30]
+
+
+def test_resume_refuses_a_changed_model(clf_run_copy, capsys):
+    code = main(["train-classifier", "-o", str(clf_run_copy), "--resume", "--set", "model.hidden_size=32"])
+    assert code == 2 and "model.hidden_size (16 -> 32)" in capsys.readouterr().err
+
+
+def test_existing_run_needs_resume(clf_run, capsys):
+    assert main(["train-classifier", "-c", str(clf_run.parent / "job.yaml"), "-o", str(clf_run)]) == 2
+    assert "already holds checkpoints" in capsys.readouterr().err

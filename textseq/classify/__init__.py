@@ -1,0 +1,36 @@
+"""Text classification end to end: config -> prepare (labels, vocab, encoded splits) -> train -> predict/eval.
+
+    from textseq.classify import train_classifier, Predictor, evaluate_classifier
+    train_classifier("configs/sentiment/imdb_gru.yaml", "runs/imdb-gru")
+    Predictor.load("runs/imdb-gru").predict(["What a waste of two hours."])   # [{"label": "neg", "probs": {...}}]
+    evaluate_classifier("runs/imdb-gru", "imdb:test")["macro_f1"]
+
+Names load lazily, so `import textseq.classify` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ClassifyJobConfig": "textseq.classify.config",
+    "load_job_config": "textseq.classify.config",
+    "prepare": "textseq.classify.prepare",
+    "train_classifier": "textseq.classify.task",
+    "ClassifyResult": "textseq.classify.task",
+    "Predictor": "textseq.classify.predict",
+    "evaluate_classifier": "textseq.classify.predict",
+    "classification_report": "textseq.classify.metrics",
+    "plot_task": "textseq.classify.plots",
+    "plot_attention": "textseq.classify.plots",
+    "plot_confusion": "textseq.classify.plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'textseq.classify' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,1 @@
+"""The classification subcommands: train-classifier, predict, eval-classifier (see textseq/cli.py)."""

@@ -1,0 +1,33 @@
+"""`textseq eval-classifier`: accuracy, macro-F1, per-class P/R/F1, confusion matrix and ROC-AUC on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a trained classifier on a labelled CSV/JSONL file or CORPUS:SPLIT; prints one JSON object"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
+    p.add_argument("-i", "--input", required=True, help="a .csv/.tsv/.jsonl file, CORPUS:SPLIT or hf:NAME:SPLIT")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--unseen-labels", default="error", choices=["error", "skip"],
+                   help="labels that are not training classes: an error naming the row, or skipped and counted")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
+    p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"])
+    p.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from textseq.classify.predict import evaluate_classifier
+
+    report = evaluate_classifier(args.run_dir, args.input, text_column=args.text_column, label_column=args.label_column,
+                                 unseen_labels=args.unseen_labels, checkpoint=args.checkpoint, batch_size=args.batch_size,
+                                 workers=args.workers, errors=args.errors, device=args.device)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0

@@ -1,0 +1,160 @@
+"""Use a trained classifier: load a run dir (or checkpoint) and label texts, quickly.
+
+    predictor = Predictor.load("runs/imdb-bilstm")                 # best/ checkpoint, CPU
+    predictor.predict(["A wonderful film.", "Dull."])
+    # [{"label": "pos", "probs": {"neg": 0.03, "pos": 0.97}}, {"label": "neg", "probs": {...}}]
+    evaluate_classifier("runs/imdb-bilstm", "imdb:test")           # accuracy, macro_f1, confusion, ...
+
+Speed: texts are preprocessed in batches (worker processes for large inputs), very long texts are
+cut before the pipeline, documents are sorted by length so batches carry little padding, and the
+model runs under torch.inference_mode. Only JSON and safetensors are read from the run (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from textseq.classify.metrics import classification_report
+from textseq.classify.task import check_compatible, predict_probs
+from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers, truncate
+from textseq.errors import InputError
+from textseq.models.classifier import ClassifierConfig, build_classifier
+from textseq.train.checkpoint import CheckpointError, verify_checkpoint
+from textseq.vocab import Vocab
+
+
+@dataclass
+class Predictor:
+    """A classifier with everything needed to go from raw text to labels."""
+
+    model: torch.nn.Module
+    encoder: TextEncoder
+    labels: LabelSet
+    path: Path  # the checkpoint directory
+    device: torch.device
+
+    @classmethod
+    def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> "Predictor":
+        """The best (or latest, or a named) checkpoint of a `textseq train-classifier` run."""
+        from safetensors.torch import load_model
+
+        from textseq.classify.prepare import load_pipeline
+        from textseq.lm.inference import resolve_checkpoint
+
+        path = resolve_checkpoint(run_dir, checkpoint)
+        verify_checkpoint(path)  # sizes, sha256, format version: before reading anything from it
+        try:
+            extra = json.loads((path / "extra.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{path / 'extra.json'}: unreadable: {err}") from None
+        check_compatible(extra, f"checkpoint {path}")
+        where = str(path / "extra.json")
+        try:
+            config = ClassifierConfig.model_validate(extra["model_config"])
+            placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
+            model = build_classifier(config, placeholder)
+            load_model(model, str(path / "model.safetensors"), strict=True, device=device)
+        except Exception as err:  # a hand-edited or foreign checkpoint
+            raise CheckpointError(f"{where}: cannot rebuild the classifier: {err}") from None
+        model.eval()
+        enc = extra["encoding"]
+        vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
+        encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
+                              enc["max_tokens"], enc["truncate"], enc["head_fraction"])
+        return cls(model, encoder, LabelSet(extra["labels"]), path, torch.device(device))
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.model.config.pad_id)
+
+    def encode(self, texts: Sequence[str], workers: int = 0, stats: EncodeStats | None = None) -> EncodedSplit:
+        """Texts -> an unlabelled EncodedSplit (empty texts become one <unk>)."""
+        stats = stats if stats is not None else EncodeStats()
+        ids = self.encoder.encode(texts, auto_workers(len(texts), workers), stats)
+        return EncodedSplit.from_lists(ids, None, stats)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256, workers: int = 0) -> np.ndarray:
+        """(N, C) class probabilities, in input order; columns follow `self.labels.labels`."""
+        texts = _as_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return predict_probs(self.model, self.encode(texts, workers), batch_size, self.pad_id)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256, workers: int = 0) -> list[dict[str, Any]]:
+        """[{"label": most probable class, "probs": {class: probability}}] per text, in input order."""
+        probs = self.predict_proba(texts, batch_size, workers)
+        names = self.labels.labels
+        return [{"label": names[int(row.argmax())], "probs": {n: float(p) for n, p in zip(names, row)}} for row in probs]
+
+    def attention(self, text: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+        """(tokens after preprocessing and truncation, their attention weights (T,), the prediction) for
+        pooling=attention; tokens not in the vocabulary were read as <unk>."""
+        if self.model.config.pooling != "attention" or self.model.config.kind != "recurrent":
+            raise InputError(f"the model pools with {self.model.config.pooling!r}; attention weights need pooling=attention")
+        enc, vocab = self.encoder, self.encoder.vocab
+        tokens = next(enc.tokens([text], workers=1)) or [vocab.itos[vocab.unk_id]]
+        tokens = list(truncate(tokens, enc.max_tokens, enc.policy, enc.head_fraction))
+        ids = vocab.encode(tokens)
+        with torch.inference_mode():
+            out = self.model(torch.as_tensor(ids, dtype=torch.long)[None].to(self.device),
+                             torch.tensor([len(ids)]).to(self.device))
+        weights = out.attention[0].float().cpu().numpy()  # (T,)
+        probs = out.probs[0].float().cpu().numpy()
+        names = self.labels.labels
+        prediction = {"label": names[int(probs.argmax())], "probs": {n: float(p) for n, p in zip(names, probs)}}
+        return tokens, weights, prediction
+
+
+def _as_texts(texts: Iterable[Any]) -> list[str]:
+    out = []
+    for i, t in enumerate(texts):
+        if t is None:
+            t = ""
+        if not isinstance(t, str):
+            raise InputError(f"text {i} is a {type(t).__name__}, expected a string")
+        out.append(t)
+    return out
+
+
+def read_inputs(source: str, text_column: str = "text", label_column: str | None = None,
+                errors: str = "strict") -> tuple[list[str], list[str | None], list[str]]:
+    """(texts, labels, row ids) of a text file (one document per line), CSV/TSV, JSONL, CORPUS:SPLIT or hf:..."""
+    from textseq.corpora.readers import iter_documents
+
+    texts, labels, ids = [], [], []
+    for doc in iter_documents(source, text_column=text_column, label_column=label_column, errors=errors):  # type: ignore[arg-type]
+        texts.append(doc.text)
+        labels.append(doc.label if doc.label not in ("", None) else None)
+        ids.append(doc.id)
+    return texts, labels, ids
+
+
+def evaluate_classifier(run_dir: str | Path, source: str, text_column: str = "text", label_column: str = "label",
+                        unseen_labels: str = "error", checkpoint: str = "best", batch_size: int = 256,
+                        workers: int = 0, errors: str = "strict", device: str = "cpu") -> dict[str, Any]:
+    """The full classification report of a trained model on a labelled file or CORPUS:SPLIT.
+
+    A label that is not a training class raises InputError naming the row, or, with
+    unseen_labels="skip", the row is left out and counted in "skipped_unseen_labels"."""
+    from textseq.classify.prepare import LabelledTexts, encode_labels
+
+    predictor = Predictor.load(run_dir, checkpoint, device)
+    texts, labels, ids = read_inputs(source, text_column, label_column, errors)
+    if not texts:
+        raise InputError(f"{source}: no documents")
+    y, keep = encode_labels(LabelledTexts(texts, labels, ids), predictor.labels, source, unseen_labels)
+    if not keep:
+        raise InputError(f"{source}: every document has a label unseen in training")
+    stats = EncodeStats()
+    split = predictor.encode([texts[i] for i in keep], workers, stats)
+    probs = predict_probs(predictor.model, split, batch_size, predictor.pad_id)
+    report = classification_report(np.asarray(y), probs, predictor.labels.labels)
+    counts = Counter({"skipped_unseen_labels": len(texts) - len(keep), "empty": stats.empty, "truncated": stats.truncated})
+    return {**report, **counts, "checkpoint": str(predictor.path)}

@@ -1,0 +1,282 @@
+"""Train a classifier end to end: prepare -> model (+ vectors or LM transfer) -> BucketBatches -> Trainer.
+
+    RUN_DIR/
+      run.json              {"task": "classify", "classify_format": 1, "textseq_version": ...}
+      config.yaml           the resolved ClassifyJobConfig
+      vocab.json labels.json pipeline.yaml data/   from textseq.classify.prepare
+      step-*/ best/         checkpoints; each extra.json holds config, model config, labels, vocab,
+                            pipeline spec and truncation, so one checkpoint is a complete predictor
+      metrics.jsonl         train records and valid records (loss, accuracy, macro_f1, weighted_f1, roc_auc)
+      eval_valid.json       full report of the best model: per-class P/R/F1, confusion matrix, ...
+      eval_test.json        the same on data.test, when configured
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from textseq import __version__
+from textseq.classify.config import ClassifyJobConfig, load_job_config
+from textseq.classify.metrics import classification_report, scalar_metrics
+from textseq.classify.prepare import PreparedData, prepare
+from textseq.config import dump_config
+from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
+from textseq.errors import ConfigError, TextseqError
+from textseq.models.classifier import ClassifierConfig, build_classifier
+from textseq.train.callbacks import Callback
+from textseq.train.checkpoint import CheckpointError, list_checkpoints
+from textseq.train.serialize import seed_everything
+from textseq.train.trainer import FitResult, Trainer
+
+TASK, CLASSIFY_FORMAT, RUN_FILE = "classify", 1, "run.json"
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass
+class ClassifyResult:
+    """How train_classifier ended: the Trainer's result and the full reports of the best model."""
+
+    run_dir: Path
+    fit: FitResult
+    reports: dict[str, dict[str, Any]]  # split -> classification_report
+
+
+def run_info() -> dict[str, Any]:
+    """What run.json and every checkpoint's extra.json say about their writer."""
+    return {"task": TASK, "classify_format": CLASSIFY_FORMAT, "textseq_version": __version__}
+
+
+def check_compatible(info: Any, where: str) -> None:
+    """CheckpointError unless `info` (run.json or extra.json) comes from a compatible classification run."""
+    task = info.get("task") if isinstance(info, dict) else None
+    if task != TASK:
+        raise CheckpointError(f"{where} is not a classification run (task {task!r}); expected one written by "
+                              "`textseq train-classifier`")
+    if info.get("classify_format") != CLASSIFY_FORMAT:
+        raise CheckpointError(f"{where} was written with classification format {info.get('classify_format')!r}; "
+                              f"this textseq {__version__} reads format {CLASSIFY_FORMAT}")
+
+
+# ------------------------------------------------------------------------------ prediction on encoded data
+@torch.inference_mode()
+def predict_probs(model: nn.Module, split: EncodedSplit, batch_size: int = 256, pad_id: int = 0) -> np.ndarray:
+    """(N, C) class probabilities of every document of `split`, in the split's order (batched longest first)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: np.ndarray | None = None
+    try:
+        for batch, rows in eval_batches(split, batch_size, pad_id):
+            probs = model(batch.ids.to(device), batch.lengths.to(device)).probs.float().cpu().numpy()  # (B, C)
+            if out is None:
+                out = np.zeros((len(split), probs.shape[1]), dtype=np.float32)
+            out[rows] = probs
+    finally:
+        model.train(was_training)
+    assert out is not None
+    return out
+
+
+class Evaluator:
+    """evaluate(model) for the Trainer: scalar metrics on the validation split; `report` gives all of them."""
+
+    def __init__(self, split: EncodedSplit, labels: list[str], batch_size: int, pad_id: int) -> None:
+        self.split, self.labels, self.batch_size, self.pad_id = split, labels, batch_size, pad_id
+
+    def report(self, model: nn.Module) -> dict[str, Any]:
+        probs = predict_probs(model, self.split, self.batch_size, self.pad_id)
+        return classification_report(self.split.labels, probs, self.labels)
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        return scalar_metrics(self.report(model))
+
+
+class Report(Callback):
+    """One line per evaluation, so a run without a progress bar still shows how it goes."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        if record.get("split") == "valid":
+            auc = f" | roc_auc {record['roc_auc']:.4f}" if "roc_auc" in record else ""
+            self.log(f"step {record['step']:>6} | epoch {record['epoch']} | valid loss {record['loss']:.4f} | "
+                     f"accuracy {record['accuracy']:.4f} | macro_f1 {record['macro_f1']:.4f}{auc}")
+
+
+# ------------------------------------------------------------------------------ building the model
+def class_weights_for(config: ClassifyJobConfig, prepared: PreparedData) -> list[float] | None:
+    """None, scikit-learn's 'balanced' weights from the training labels, or the configured list."""
+    cw, n = config.data.class_weights, len(prepared.labels)
+    if cw == "none":
+        return None
+    if cw == "balanced":
+        return balanced_weights(prepared.splits["train"].labels, n)
+    if len(cw) != n:
+        raise ConfigError(f"data.class_weights has {len(cw)} numbers, but the training data has {n} classes "
+                          f"({', '.join(prepared.labels.labels)})")
+    return list(cw)
+
+
+def _embedding_weights(config: ClassifyJobConfig, prepared: PreparedData, log: Callable[[str], None]) -> torch.Tensor | None:
+    emb = config.embeddings
+    if emb.vectors is None:
+        return None
+    try:
+        from textseq.embeddings.align import embedding_matrix
+        from textseq.embeddings.vectors import load_vectors
+    except ImportError as err:
+        raise ConfigError(f"embeddings.vectors needs textseq.embeddings.align/vectors, which could not be imported: {err}") from None
+    vectors = load_vectors(emb.vectors)
+    matrix, coverage = embedding_matrix(prepared.vocab, vectors, oov=emb.oov, seed=config.seed)
+    log(f"embeddings: {emb.vectors} ({vectors.dim}-d): {coverage.summary()}")
+    return torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
+
+
+def model_config(config: ClassifyJobConfig, prepared: PreparedData, weights: torch.Tensor | None,
+                 lm_config: Any = None) -> ClassifierConfig:
+    """The ClassifierConfig of this run; emb_dim follows the vectors (and encoder sizes the LM) unless set explicitly."""
+    fill: dict[str, Any] = {}
+    explicit = config.model.model_fields_set
+    if weights is not None:
+        if "emb_dim" in explicit and config.model.emb_dim != weights.shape[1]:
+            raise ConfigError(f"model.emb_dim is {config.model.emb_dim}, but {config.embeddings.vectors} has "
+                              f"{weights.shape[1]}-d vectors; set model.emb_dim={weights.shape[1]} or leave it out")
+        fill["emb_dim"] = int(weights.shape[1])
+    if lm_config is not None:
+        fill.update({k: getattr(lm_config, k) for k in ("emb_dim", "cell", "hidden_size", "num_layers") if k not in explicit})
+    pad = prepared.vocab.pad_id if prepared.vocab.pad_id is not None else 0
+    return config.classifier_config(len(prepared.vocab), len(prepared.labels), class_weights_for(config, prepared), pad, **fill)
+
+
+def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any]:
+    """(RecurrentLM, word codec) of transfer.lm_run; ConfigError for LMs that are not word-level."""
+    from textseq.lm.inference import load_lm
+
+    model, codec = load_lm(config.transfer.lm_run, config.transfer.checkpoint)  # type: ignore[arg-type]
+    if getattr(codec, "name", None) != "words" or not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "stream"):
+        raise ConfigError(f"transfer.lm_run {config.transfer.lm_run}: a {getattr(codec, 'name', '?')}-level LM; transfer "
+                          "to a classifier needs a word-level LM (`textseq train-lm` with data.level: word)")
+    return model, codec
+
+
+# ------------------------------------------------------------------------------ the job
+def _diff(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")]
+    return [] if a == b else [f"{prefix} ({a!r} -> {b!r})"]
+
+
+FIXED_ON_RESUME = ("data", "embeddings", "model", "transfer", "seed")
+CHANGEABLE_DATA = ("data.eval_batch_size", "data.workers")  # the rest of data shapes the batches or the ids
+
+
+def _check_resume(config: ClassifyJobConfig, run_dir: Path) -> None:
+    if not list_checkpoints(run_dir):
+        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
+    saved_path = run_dir / "config.yaml"
+    if saved_path.is_file():
+        old, new = load_job_config(saved_path).model_dump(mode="json"), config.model_dump(mode="json")
+        changed = [d for key in FIXED_ON_RESUME for d in _diff(old[key], new[key], key)]
+        changed = [c for c in changed if not c.startswith(CHANGEABLE_DATA)]
+        if changed:
+            raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
+                              "Only train.* (and data.eval_batch_size, data.workers) may change on resume")
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON): {err}") from None
+
+
+def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path, resume: bool = False,
+                     overrides: tuple[str, ...] = (), progress: bool | None = None,
+                     log: Callable[[str], None] = _say) -> ClassifyResult:
+    """Prepare data, train (or resume) the classifier of `config` into `run_dir`, then report the best model."""
+    from textseq.models.transfer import GradualUnfreezing, discriminative_param_groups, init_from_lm
+
+    run_dir = Path(run_dir)
+    if not isinstance(config, ClassifyJobConfig):
+        config = load_job_config(config, overrides)
+    if resume:
+        _check_resume(config, run_dir)
+    elif list_checkpoints(run_dir):
+        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
+    info = read_run_info(run_dir)
+    if info is not None:
+        check_compatible(info, str(run_dir / RUN_FILE))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).write_text(json.dumps(run_info(), indent=1) + "\n", encoding="utf-8")
+    dump_config(config, run_dir / "config.yaml")
+
+    lm, lm_codec = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None)
+    prepared = prepare(config, run_dir, lm_codec=lm_codec, log=log)
+    seed_everything(config.seed)  # before building the model: the init is part of the run
+    weights = _embedding_weights(config, prepared, log)
+    mconfig = model_config(config, prepared, weights, lm.config if lm is not None else None)
+    model = build_classifier(mconfig, weights)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {mconfig.kind} {mconfig.cell} {mconfig.num_layers}x{mconfig.hidden_size}"
+        f"{' bi' if mconfig.bidirectional else ''}, pooling {mconfig.pooling}, emb {mconfig.emb_dim} ({mconfig.embedder}"
+        f"{', frozen' if mconfig.freeze_embeddings else ''}), {len(prepared.labels)} classes, {n_params / 1e6:.2f}M parameters"
+        + (f", class weights {[round(w, 3) for w in mconfig.class_weights]}" if mconfig.class_weights else ""))
+
+    train_cfg, callbacks, groups = config.train, [Report(log)], None
+    if lm is not None:
+        report = init_from_lm(model, lm)
+        log(f"transfer: {len(report.copied)} tensors copied from {config.transfer.lm_run}" +
+            "".join(f"; {note}" for note in report.notes))
+        opt = train_cfg.optimizer
+        groups = discriminative_param_groups(model, opt.lr, config.transfer.decay, opt.weight_decay)
+        t = config.transfer
+        if t.unfreeze_every is not None:
+            key = "every_steps" if t.unfreeze_unit == "steps" else "every_epochs"
+            callbacks.append(GradualUnfreezing(**{key: t.unfreeze_every}))
+    data = config.data
+    batches = BucketBatches(prepared.splits["train"], data.batch_size, seed=config.seed,
+                            chunk_batches=data.chunk_batches, pad_id=mconfig.pad_id)
+    labels = prepared.labels.labels
+    evaluator = Evaluator(prepared.splits["valid"], labels, data.eval_batch_size, mconfig.pad_id) if "valid" in prepared.splits else None
+    extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),
+             "labels": labels, "vocab": prepared.vocab.to_dict(counts=False), "pipeline": prepared.pipeline.spec(),
+             "encoding": {"max_tokens": data.max_tokens, "truncate": data.truncate, "head_fraction": data.head_fraction}}
+    show = sys.stderr.isatty() if progress is None else progress
+    trainer = Trainer(model, train_cfg, batches, run_dir, evaluate=evaluator, callbacks=callbacks,
+                      extra_checkpoint_json=extra, progress=show, param_groups=groups)
+    if resume:
+        chosen = trainer.resume()
+        log(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
+    fit = trainer.fit()
+    model = trainer.model
+    best = run_dir / "best" / "model.safetensors"
+    if best.is_file():  # report the model the run would be used with
+        from safetensors.torch import load_model
+
+        load_model(model, str(best), strict=True, device=str(next(model.parameters()).device))
+    reports: dict[str, dict[str, Any]] = {}
+    for split in ("valid", "test"):
+        if split in prepared.splits:
+            reports[split] = Evaluator(prepared.splits[split], labels, data.eval_batch_size, mconfig.pad_id).report(model)
+            (run_dir / f"eval_{split}.json").write_text(json.dumps(reports[split], indent=1, ensure_ascii=False) + "\n",
+                                                        encoding="utf-8")
+            r = reports[split]
+            log(f"{split} ({'best' if best.is_file() else 'last'} model, {r['examples']:,} documents): accuracy {r['accuracy']:.4f} "
+                f"| macro_f1 {r['macro_f1']:.4f}" + (f" | roc_auc {r['roc_auc']:.4f}" if r.get("roc_auc") is not None else ""))
+    log(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
+    return ClassifyResult(run_dir, fit, reports)

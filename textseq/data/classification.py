@@ -1,0 +1,356 @@
+"""Classification data: documents -> token ids -> padded, length-bucketed batches.
+
+    Document(text, id, label) --pipeline--> tokens --truncate--> tokens --vocab--> ids
+    labels (strings or integers) --LabelSet--> class indices 0..C-1
+
+An encoded split is three flat numpy arrays (saved as RUN_DIR/data/SPLIT.npz, no pickle):
+
+    tokens   (N_tokens,) int32   every document's ids, one after the other
+    offsets  (N_docs+1,) int64   document i is tokens[offsets[i]:offsets[i+1]] (never empty)
+    labels   (N_docs,)   int64   class index, or -1 when the split has no labels
+
+Training batches (BucketBatches) shuffle with a generator seeded by (seed, epoch), sort chunks of
+`chunk_batches` batches by length, cut them into batches and shuffle the batch order:
+
+    perm:    d7 d2 d9 d4 d1 d8 | d3 d6 d0 d5 ...        chunk = chunk_batches * batch_size documents
+    sorted:  d9 d1 d7 d4 d8 d2 | ...                     longest first within the chunk
+    batches: [d9 d1] [d7 d4] [d8 d2] ...                 padded to the longest in the batch
+    order:   shuffled with the same generator
+
+so padding stays small and the plan of an epoch is a pure function of (seed, epoch): a resumed
+run recomputes it and skips the batches already handed out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+
+from textseq.errors import ConfigError, InputError
+from textseq.models.classifier import ClassificationBatch
+
+Truncate = Literal["head", "tail", "head_tail"]
+TRUNCATIONS = ("head", "tail", "head_tail")
+# Before tokenizing, a document longer than max_tokens * CHARS_PER_TOKEN characters is cut to that
+# many characters (the same policy), so a million-character review costs no more than a long one.
+# 20 is generous: English averages ~5.5 characters per word token, and stop-word removal only lowers
+# the tokens kept per character.
+CHARS_PER_TOKEN = 20
+_INT_LABEL = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+# --------------------------------------------------------------------------------- truncation
+def split_budget(max_tokens: int, policy: Truncate, head_fraction: float) -> tuple[int, int]:
+    """(tokens kept from the head, tokens kept from the tail) of a longer document."""
+    if policy == "head":
+        return max_tokens, 0
+    if policy == "tail":
+        return 0, max_tokens
+    if policy != "head_tail":
+        raise ConfigError(f"unknown truncation {policy!r}; valid: {', '.join(TRUNCATIONS)}")
+    head = min(max_tokens, max(0, round(max_tokens * head_fraction)))
+    return head, max_tokens - head
+
+
+def truncate(items: Sequence[Any], max_tokens: int | None, policy: Truncate = "head", head_fraction: float = 0.25) -> Sequence[Any]:
+    """Keep at most `max_tokens` items: the first (head), the last (tail), or both ends (head_tail:
+    round(max_tokens * head_fraction) from the start, the rest from the end; Sun et al. 2019)."""
+    if max_tokens is None or len(items) <= max_tokens:
+        return items
+    head, tail = split_budget(max_tokens, policy, head_fraction)
+    return list(items[:head]) + list(items[len(items) - tail:]) if tail else items[:head]
+
+
+def precut(text: str, max_tokens: int | None, policy: Truncate = "head", head_fraction: float = 0.25) -> str:
+    """Cut a very long text to about max_tokens * CHARS_PER_TOKEN characters with the same policy,
+    at whitespace, before the (costly) pipeline runs; shorter texts come back unchanged."""
+    if max_tokens is None:
+        return text
+    limit = max_tokens * CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text
+    head, tail = split_budget(limit, policy, head_fraction)
+    out = ""
+    if head:
+        cut = text.rfind(" ", head // 2, head)
+        out = text[:cut if cut > 0 else head]
+    if tail:
+        start = len(text) - tail
+        cut = text.find(" ", start, start + tail // 2)
+        out += "\n" + text[cut + 1 if cut >= 0 else start:]
+    return out
+
+
+# --------------------------------------------------------------------------------- labels
+def label_kind(label: Any) -> str:
+    """'int' for integers and integer strings ("3", "-1"), 'str' for any other string."""
+    if isinstance(label, bool):
+        return "str"
+    if isinstance(label, (int, np.integer)):
+        return "int"
+    return "int" if _INT_LABEL.match(str(label)) else "str"
+
+
+@dataclass
+class LabelSet:
+    """The classes of a task, in index order; stored with the model as a JSON list of strings.
+
+    Integer labels (1, "1", "-1") sort numerically, string labels alphabetically; one task never
+    mixes the two, since "1" next to "pos" almost always means a broken column."""
+
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        self.labels = [str(x) for x in self.labels]
+        self.index = {label: i for i, label in enumerate(self.labels)}
+        if len(self.index) != len(self.labels):
+            raise InputError(f"duplicate labels in {self.labels}")
+
+    @classmethod
+    def from_labels(cls, labels: Iterable[Any], ids: Iterable[str] | None = None, where: str = "training data") -> "LabelSet":
+        """The sorted distinct labels; InputError naming the row when integers and strings are mixed."""
+        first: dict[str, tuple[Any, str]] = {}  # kind -> (label, row id) where it first occurred
+        seen: set[str] = set()
+        rows = iter(ids) if ids is not None else (f"row {i}" for i in range(1 << 62))
+        for label, row in zip(labels, rows):
+            if label is None:
+                raise InputError(f"{row}: no label (an empty label cell?) in {where}")
+            kind = label_kind(label)
+            if kind not in first and first:
+                other = "str" if kind == "int" else "int"
+                was, was_row = first[other]
+                raise InputError(f"{row}: label {label!r} is {_kind_name(kind)}, but {was_row} has {_kind_name(other)} "
+                                 f"label {was!r}; the labels of one task must be all integers or all strings")
+            first.setdefault(kind, (label, row))
+            seen.add(label_key(label))
+        if not seen:
+            raise InputError(f"{where}: no labelled documents")
+        ordered = sorted(seen, key=int) if "int" in first else sorted(seen)
+        if len(ordered) < 2:
+            raise InputError(f"{where}: only one class ({ordered[0]!r}); a classifier needs at least two")
+        return cls(ordered)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def encode(self, label: Any) -> int | None:
+        """Class index of `label`, or None when it is not one of the classes."""
+        return self.index.get(label_key(label)) if label is not None else None
+
+
+def label_key(label: Any) -> str:
+    """A label's canonical string: 1, "1", " 01" and "+1" are all "1"; other strings stay as they are."""
+    return str(int(str(label).strip())) if label_kind(label) == "int" else str(label)
+
+
+def balanced_weights(labels: np.ndarray, n_classes: int) -> list[float]:
+    """scikit-learn's 'balanced' class weights: n_samples / (n_classes * count_c)."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if (counts == 0).any():
+        raise InputError(f"class_weights=balanced: class index {int(np.argmin(counts))} has no training example")
+    return (len(labels) / (n_classes * counts)).tolist()
+
+
+# --------------------------------------------------------------------------------- encoded splits
+@dataclass
+class EncodeStats:
+    """What encoding a split did, besides the ids: written beside the arrays and logged."""
+
+    documents: int = 0
+    empty: int = 0  # no token after preprocessing: encoded as one <unk>
+    truncated: int = 0  # longer than max_tokens
+    tokens: int = 0
+    unknown: int = 0  # tokens mapped to <unk>
+    skipped_unseen_labels: int = 0  # documents dropped because their label is not a training class
+    top_unknowns: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class EncodedSplit:
+    """Documents as flat id arrays (see the module docstring)."""
+
+    tokens: np.ndarray  # (N_tokens,) int32
+    offsets: np.ndarray  # (N_docs + 1,) int64
+    labels: np.ndarray  # (N_docs,) int64, -1 = no label
+    stats: EncodeStats = field(default_factory=EncodeStats)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def ids(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+
+    @classmethod
+    def from_lists(cls, docs: Sequence[Sequence[int]], labels: Sequence[int] | None = None,
+                   stats: EncodeStats | None = None) -> "EncodedSplit":
+        """Build from per-document id lists (each non-empty)."""
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        if (lengths == 0).any():
+            raise InputError(f"document {int(np.argmin(lengths))} has no ids; encode an empty text as one <unk>")
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.fromiter((i for d in docs for i in d), dtype=np.int32, count=int(offsets[-1]))
+        lab = np.full(len(docs), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+        return cls(tokens, offsets, lab, stats or EncodeStats())
+
+    def save(self, path: str | Path) -> Path:
+        """SPLIT.npz (plain arrays, loaded without pickle)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, tokens=self.tokens, offsets=self.offsets, labels=self.labels)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EncodedSplit":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(f["tokens"], f["offsets"], f["labels"])
+        except (OSError, ValueError, KeyError) as err:
+            raise InputError(f"{path}: unreadable encoded split: {err}") from None
+
+
+class TextEncoder:
+    """texts -> id lists: pipeline (worker processes for big inputs) -> truncate -> vocab, where an
+    empty result becomes one <unk> (the models need every length >= 1) and is counted."""
+
+    def __init__(self, pipeline: Any, vocab: Any, max_tokens: int | None = None, policy: Truncate = "head_tail",
+                 head_fraction: float = 0.25) -> None:
+        if vocab.unk_id is None:
+            raise ConfigError("the classification vocab needs an 'unk' special")
+        self.pipeline, self.vocab = pipeline, vocab
+        self.max_tokens, self.policy, self.head_fraction = max_tokens, policy, head_fraction
+
+    def tokens(self, texts: Iterable[str], workers: int = 1, batch_size: int = 256) -> Iterator[list[str]]:
+        """Token strings of each text (after the pre-cut of very long texts), in order."""
+        cut = (precut(t, self.max_tokens, self.policy, self.head_fraction) for t in texts)
+        for toks in self.pipeline.stream(cut, batch_size=batch_size, n_proc=workers):
+            yield [t.text for t in toks] if toks and not isinstance(toks[0], str) else list(toks)
+
+    def encode_tokens(self, tokens: list[str], stats: EncodeStats, unknowns: Counter | None = None) -> list[int]:
+        """One document's tokens -> truncated ids (never empty)."""
+        stats.documents += 1
+        if not tokens:
+            stats.empty += 1
+            tokens = [self.vocab.itos[self.vocab.unk_id]]
+        if self.max_tokens is not None and len(tokens) > self.max_tokens:
+            stats.truncated += 1
+            tokens = truncate(tokens, self.max_tokens, self.policy, self.head_fraction)  # type: ignore[assignment]
+        ids = self.vocab.encode(tokens, unknowns)
+        stats.tokens += len(ids)
+        return ids
+
+    def encode(self, texts: Iterable[str], workers: int = 1, stats: EncodeStats | None = None) -> list[list[int]]:
+        """Id lists of `texts`, in order."""
+        stats = stats if stats is not None else EncodeStats()
+        unknowns: Counter = Counter()
+        out = [self.encode_tokens(toks, stats, unknowns) for toks in self.tokens(texts, workers)]
+        stats.unknown += sum(unknowns.values())
+        stats.top_unknowns = unknowns.most_common(10)
+        return out
+
+
+def auto_workers(n_docs: int, requested: int = 0) -> int:
+    """Worker processes for the pipeline: `requested` when > 0; else 1 for small inputs (a worker
+    costs a second or two to start) and up to 4 (the cores) for large ones."""
+    import os
+
+    if requested > 0:
+        return requested
+    return 1 if n_docs < 2000 else max(1, min(4, os.cpu_count() or 1))
+
+
+# --------------------------------------------------------------------------------- batches
+def pad_batch(split: EncodedSplit, rows: np.ndarray, pad_id: int = 0) -> ClassificationBatch:
+    """Documents `rows` of `split` as a batch padded to its longest document."""
+    lengths = split.lengths[rows]  # (B,)
+    ids = np.full((len(rows), int(lengths.max()) if len(rows) else 1), pad_id, dtype=np.int64)  # (B, T)
+    for r, (doc, n) in enumerate(zip(rows, lengths)):
+        start = split.offsets[doc]
+        ids[r, :n] = split.tokens[start:start + n]
+    labels = np.maximum(split.labels[rows], 0)  # unlabelled (-1) rows: a dummy class, for prediction only
+    return ClassificationBatch(torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(labels))
+
+
+class BucketBatches:
+    """Shuffled, length-bucketed training batches; implements textseq.train.protocol.Batches.
+
+    `set_epoch(e)` moves to epoch e at batch 0 (a no-op when already in epoch e, so calling it after
+    `load_state_dict` keeps a resumed position); finishing an epoch moves to the next one."""
+
+    def __init__(self, split: EncodedSplit, batch_size: int, seed: int = 0, chunk_batches: int = 50,
+                 pad_id: int = 0, shuffle: bool = True) -> None:
+        if batch_size < 1 or chunk_batches < 1:
+            raise ConfigError(f"batch_size and chunk_batches must be >= 1, got {batch_size} and {chunk_batches}")
+        if len(split) == 0:
+            raise InputError("no training documents to batch")
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.chunk_batches, self.pad_id, self.shuffle = chunk_batches, pad_id, shuffle
+        self.epoch, self.position = 0, 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.split) / self.batch_size)
+
+    def plan(self, epoch: int | None = None) -> list[np.ndarray]:
+        """The batches (arrays of document indices) of `epoch`, in the order they are handed out."""
+        epoch = self.epoch if epoch is None else epoch
+        n, lengths = len(self.split), self.split.lengths
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        chunk = self.batch_size * self.chunk_batches
+        batches: list[np.ndarray] = []
+        for start in range(0, n, chunk):
+            part = order[start:start + chunk]
+            part = part[np.argsort(-lengths[part], kind="stable")]  # longest first
+            batches += [part[i:i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.position = epoch, 0
+
+    def __iter__(self) -> Iterator[ClassificationBatch]:
+        plan = self.plan()
+        while self.position < len(plan):
+            rows = plan[self.position]
+            self.position += 1  # counted before yielding: state_dict() now points at the next batch
+            yield pad_batch(self.split, rows, self.pad_id)
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "batch_size": self.batch_size,
+                "chunk_batches": self.chunk_batches, "shuffle": self.shuffle, "documents": len(self.split)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        mine = self.state_dict()
+        for key in ("seed", "batch_size", "chunk_batches", "shuffle", "documents"):
+            if key in state and state[key] != mine[key]:
+                raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine[key]!r}")
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+def eval_batches(split: EncodedSplit, batch_size: int, pad_id: int = 0) -> Iterator[tuple[ClassificationBatch, np.ndarray]]:
+    """Every document once, longest first (little padding), no shuffling: (batch, its rows in the
+    split's original order), so results can be put back in input order."""
+    order = np.argsort(-split.lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        yield pad_batch(split, rows, pad_id), rows
+
+
+def _kind_name(kind: str) -> str:
+    return "an integer" if kind == "int" else "a string"
