@@ -199,3 +199,26 @@ def test_punkt_trains_on_a_corpus(tmp_path):
     stage = PunktSentences(language="klingon", train_on=str(path))  # a trained corpus needs no bundled language
     text = "Prof. Jones read the report. Gen. Patton walked to the station. It rained."
     assert texts(stage.process(text)) == ["Prof. Jones read the report.", "Gen. Patton walked to the station.", "It rained."]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a <num>-minute film", ["a", "<num>", "-minute", "film"]),
+    ("k-<num> x<url>y", ["k-", "<num>", "x", "<url>", "y"]),
+    ("(<url>)! <email>.", ["(", "<url>", ")", "!", "<email>", "."]),
+    ("<date>,<num>", ["<date>", ",", "<num>"]),
+])
+def test_spacy_words_keeps_placeholders_whole(text, expected):
+    from textseq.text.base import stage_from_spec
+
+    toks = stage_from_spec({"stage": "spacy_words"})(text)
+    assert [t.text for t in toks] == expected
+    assert all(text[t.start:t.end] == t.text for t in toks)
+
+
+def test_spacy_words_without_placeholders_is_plain_spacy():
+    from textseq.resources import spacy_blank
+    from textseq.text.base import stage_from_spec
+
+    text = "x<url>y don't"
+    toks = stage_from_spec({"stage": "spacy_words", "keep_whole": []})(text)
+    assert [t.text for t in toks] == [t.text for t in spacy_blank("en").tokenizer(text)]

@@ -74,9 +74,18 @@ def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
     import copy
 
     from spacy.symbols import ORTH
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
-    # A copy, so adding special cases does not change the cached pipeline other stages share.
-    tokenizer = copy.deepcopy(spacy_blank(lang).tokenizer)
+    # A copy, so that the cached pipeline other stages share is not changed.
+    nlp = spacy_blank(lang)
+    tokenizer = copy.deepcopy(nlp.tokenizer)
+    # Special cases keep a placeholder whole when it stands alone or behind punctuation; as a prefix,
+    # suffix and infix it is also split off words it is glued to ("<num>-minute", "k-<num>").
+    # One group: spaCy anchors each entry with ^ or $, which must apply to every alternative.
+    whole = "(?:" + "|".join(regex.escape(item) for item in sorted(keep_whole, key=len, reverse=True)) + ")"
+    tokenizer.prefix_search = compile_prefix_regex([whole, *nlp.Defaults.prefixes]).search
+    tokenizer.suffix_search = compile_suffix_regex([whole, *nlp.Defaults.suffixes]).search
+    tokenizer.infix_finditer = compile_infix_regex([whole, *nlp.Defaults.infixes]).finditer
     for item in keep_whole:
         tokenizer.add_special_case(item, [{ORTH: item}])
     return tokenizer
