@@ -15,6 +15,15 @@ from textseq.errors import TextseqError
 COMMANDS: dict[str, str] = {
     "corpora": "textseq.corpora.commands",
     "preprocess": "textseq.text.commands",
+    "embed": "textseq.embeddings.commands",
+    "train-lm": "textseq.lm.commands.train_lm",
+    "generate": "textseq.lm.commands.generate",
+    "eval-lm": "textseq.lm.commands.eval_lm",
+    "grad-probe": "textseq.lm.commands.grad_probe",
+    "plot": "textseq.lm.commands.plot",
+    "train-classifier": "textseq.classify.commands.train_classifier",
+    "predict": "textseq.classify.commands.predict",
+    "eval-classifier": "textseq.classify.commands.eval_classifier",
 }
 
 

@@ -1,0 +1,36 @@
+"""Language modelling end to end: config -> prepare (codec + encoded splits) -> train -> sample/eval.
+
+    from textseq.lm import train_lm, load_lm, generate_text, evaluate_lm
+    result = train_lm("configs/lm/char_lstm.yaml", "runs/char")      # or an LMJobConfig
+    model, codec = load_lm("runs/char")                                # best checkpoint
+    print("".join(generate_text("runs/char", "ROMEO:", 300, temperature=0.8)))
+    evaluate_lm("runs/char", "shakespeare:test")["bpc"]
+
+Names load lazily, so `import textseq.lm` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LMJobConfig": "textseq.lm.config",
+    "load_job_config": "textseq.lm.config",
+    "prepare": "textseq.lm.prepare",
+    "train_lm": "textseq.lm.task",
+    "LMResult": "textseq.lm.task",
+    "load_lm": "textseq.lm.inference",
+    "generate_text": "textseq.lm.inference",
+    "evaluate_lm": "textseq.lm.inference",
+    "gradient_probe": "textseq.lm.probe",
+    "plot": "textseq.lm.plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'textseq.lm' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

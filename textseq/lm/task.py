@@ -1,0 +1,274 @@
+"""Train a recurrent language model end to end: prepare -> model + batches + evaluator -> Trainer.
+
+    RUN_DIR/
+      run.json          {"task": "lm", "lm_format": 1, "textseq_version": ...}
+      config.yaml       the resolved LMJobConfig
+      codec.json, data/ from textseq.lm.prepare
+      step-*/ best/     checkpoints; each extra.json holds the config, model config, codec and
+                        pipeline spec (and the sentencepiece model), so a checkpoint stands alone
+      metrics.jsonl     train and valid records (valid: loss, ppl, bpc, bits_per_byte)
+      sample.txt        the end-of-training sample
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from textseq import __version__
+from textseq.config import dump_config
+from textseq.data.lm import LMBatches, LMEvalBatches, min_tokens
+from textseq.errors import ConfigError, InputError, TextseqError
+from textseq.lm.config import LMJobConfig, load_job_config
+from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
+from textseq.models.lm import RecurrentLM
+from textseq.train.callbacks import Callback
+from textseq.train.checkpoint import CheckpointError, list_checkpoints
+from textseq.train.config import TrainConfig
+from textseq.train.metrics import evaluate_batches, perplexity
+from textseq.train.serialize import seed_everything
+from textseq.train.trainer import FitResult, Trainer
+
+LM_FORMAT = 1  # layout of run.json / extra.json written here; bump when older readers would misread them
+RUN_FILE = "run.json"
+LN2 = math.log(2)
+
+
+@dataclass
+class LMResult:
+    """How train_lm ended: the Trainer's result, full-validation metrics and the sample."""
+
+    run_dir: Path
+    fit: FitResult
+    valid: dict[str, float]
+    sample: str
+
+    @property
+    def bpc(self) -> float:
+        """Validation bits per character."""
+        return self.valid["bpc"]
+
+
+def lm_metrics(total_nats: float, tokens: int, characters: int, n_bytes: int, char_level: bool) -> dict[str, float]:
+    """loss (nats/token), ppl, bpc and bits per byte of `total_nats` over `tokens` predicted tokens.
+
+    Character level: bpc = loss / ln 2 (tokens are characters). Other levels: bpc = total nats /
+    (ln 2 * characters of the text), so models with different tokenizers compare on one scale."""
+    loss = total_nats / max(tokens, 1)
+    bpc = loss / LN2 if char_level else total_nats / (LN2 * max(characters, 1))
+    return {"loss": loss, "ppl": perplexity(loss), "bpc": bpc, "bits_per_byte": total_nats / (LN2 * max(n_bytes, 1))}
+
+
+def evaluate_tokens(model: nn.Module, tokens: Any, batch_size: int, bptt: int, characters: int, n_bytes: int,
+                    char_level: bool) -> dict[str, float]:
+    """Metrics of `model` over a token stream, every target exactly once (LMEvalBatches)."""
+    n = len(tokens)
+    if n < 2:
+        raise InputError(f"evaluation text has {n} token(s); at least 2 are needed (one input, one target)")
+    batches = LMEvalBatches(tokens, min(batch_size, n - 1), bptt)
+    loss = evaluate_batches(model, batches)["loss"]
+    return lm_metrics(loss * (n - 1), n - 1, characters, n_bytes, char_level)
+
+
+class LMEvaluator:
+    """evaluate(model) for the Trainer: metrics on (the first `limit` tokens of) the validation split."""
+
+    def __init__(self, prepared: PreparedData, batch_size: int, bptt: int, limit: int | None = None) -> None:
+        corpus = prepared.splits["valid"]
+        total = len(corpus.tokens)
+        self.tokens = corpus.tokens[:limit] if limit else corpus.tokens
+        share = len(self.tokens) / max(total, 1)  # a slice has about its share of the characters
+        self.characters = round(prepared.characters("valid") * share)
+        self.bytes = round(prepared.bytes("valid") * share)
+        self.batch_size, self.bptt = batch_size, bptt
+        self.char_level = prepared.codec.name == "chars"
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        return evaluate_tokens(model, self.tokens, self.batch_size, self.bptt, self.characters, self.bytes, self.char_level)
+
+
+class Report(Callback):
+    """One line per evaluation, so a run without a progress bar still shows how it goes."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        if record.get("split") == "valid":
+            self.log(f"step {record['step']:>6} | {record['time'] / 60:5.1f} min | valid loss {record['loss']:.4f} | "
+                     f"bpc {record.get('bpc', float('nan')):.4f}")
+
+
+class TimeBudgetCosine(Callback):
+    """Cosine decay over a time budget: with train.max_minutes and no step count to size the curve,
+    the cosine's length is re-estimated after every step from this invocation's steps per second,
+    so the lr reaches its floor when the budget runs out, on a fast machine or a slow one. The Trainer
+    sees a provisional total (so train_config.yaml shows 1000000); config.yaml keeps the real config.
+    A resumed run decays over its new budget, from the step it resumes at."""
+
+    PROVISIONAL_STEPS = 1_000_000  # lets the Trainer build its schedule; replaced after the first step
+
+    def __init__(self, minutes: float) -> None:
+        self.budget = minutes * 60
+
+    @staticmethod
+    def applies(train: TrainConfig) -> bool:
+        """Cosine, a time limit, and neither schedule.total_steps nor max_steps/max_epochs to size it."""
+        return (train.schedule.name == "cosine" and train.max_minutes is not None and train.schedule.total_steps is None
+                and train.max_steps is None and train.max_epochs is None)
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.t0, self.step0 = time.monotonic(), trainer.step
+
+    def on_step_end(self, trainer: Any, step: int, logs: dict[str, Any]) -> None:
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        trainer.schedule.total_steps = max(step + 1, round(self.step0 + (step - self.step0) * self.budget / elapsed))
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_info() -> dict[str, Any]:
+    """What run.json and every checkpoint's extra.json say about their writer."""
+    return {"task": "lm", "lm_format": LM_FORMAT, "textseq_version": __version__}
+
+
+def check_compatible(info: dict[str, Any], where: str) -> None:
+    """CheckpointError unless `info` (run.json or extra.json) was written by a compatible textseq."""
+    if not isinstance(info, dict) or info.get("task") != "lm":
+        task = info.get("task") if isinstance(info, dict) else None
+        raise CheckpointError(f"{where} is not a language-model run (task {task!r}); expected one written by `textseq train-lm`")
+    if info.get("lm_format") != LM_FORMAT:
+        raise CheckpointError(
+            f"{where} was written by textseq {info.get('textseq_version', '?')} with LM format {info.get('lm_format')!r}; "
+            f"this textseq {__version__} reads LM format {LM_FORMAT}. Use the release that wrote it, or train a new run"
+        )
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any] | None:
+    """run.json of a run dir, or None when there is none."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON): {err}") from None
+
+
+def checkpoint_extra(config: LMJobConfig, prepared: PreparedData, run_dir: Path) -> dict[str, Any]:
+    """Everything needed to rebuild model and codec from one checkpoint alone."""
+    codec = prepared.codec
+    extra = {**run_info(), "config": config.model_dump(mode="json"),
+             "model_config": config.lm_config(codec.size).model_dump(mode="json"),
+             "codec": codec_spec_for_run(codec), "pipeline": prepared.pipeline_spec}
+    if codec.name == "sentencepiece":
+        extra["codec_files"] = {SUBWORD_FILE: base64.b64encode((run_dir / SUBWORD_FILE).read_bytes()).decode("ascii")}
+    return extra
+
+
+def _diff(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")]
+    return [] if a == b else [f"{prefix} ({a!r} -> {b!r})"]
+
+
+def _check_resume(config: LMJobConfig, run_dir: Path) -> None:
+    if not list_checkpoints(run_dir):
+        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
+    info = read_run_info(run_dir)
+    if info is not None:
+        check_compatible(info, str(run_dir / RUN_FILE))
+    saved_path = run_dir / "config.yaml"
+    if saved_path.is_file():
+        saved = load_job_config(saved_path)
+        old, new = saved.model_dump(mode="json"), config.model_dump(mode="json")
+        changed = [d for key in ("data", "model", "seed") for d in _diff(old[key], new[key], key)]
+        changed = [c for c in changed if not c.startswith("data.eval_tokens")]
+        if changed:
+            raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
+                              "Only train.* and sample.* may change on resume")
+
+
+def check_train_length(n_tokens: int, source: str, batch_size: int, bptt: int) -> None:
+    """InputError saying how many tokens one (batch_size, bptt) window needs, and what would fit."""
+    need = min_tokens(batch_size, bptt)
+    if n_tokens >= need:
+        return
+    fit_b = (n_tokens - bptt + 1) // (bptt + 1)
+    fit_t = max(1, min(bptt, n_tokens // (2 * min(batch_size, 4)) - 1))
+    hint = f"data.batch_size={fit_b}" if fit_b >= 1 else f"data.batch_size={min(batch_size, 4)} data.bptt={fit_t}"
+    raise InputError(
+        f"training corpus {source!r} is too short: {n_tokens:,} tokens, but batch_size={batch_size} x bptt={bptt} needs at "
+        f"least {need:,} ({batch_size} rows x ({bptt} inputs + 1 target) + {bptt - 1} for the random start offset). "
+        f"Use more text or a smaller batch_size/bptt, e.g. --set {hint}"
+    )
+
+
+def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: tuple[str, ...] = (),
+             progress: bool | None = None, log: Callable[[str], None] = _say) -> LMResult:
+    """Prepare data, train (or resume) the LM of `config` into `run_dir`, then report validation bpc and a sample."""
+    from textseq.lm.inference import generate_text
+
+    run_dir = Path(run_dir)
+    if not isinstance(config, LMJobConfig):
+        config = load_job_config(config, overrides)
+    if resume:
+        _check_resume(config, run_dir)
+    elif list_checkpoints(run_dir):
+        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
+    info = read_run_info(run_dir)
+    if info is not None:
+        check_compatible(info, str(run_dir / RUN_FILE))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).write_text(json.dumps(run_info(), indent=1) + "\n", encoding="utf-8")
+    dump_config(config, run_dir / "config.yaml")
+
+    data = config.data
+    show = (sys.stderr.isatty() if progress is None else progress)
+    prepared = prepare(data, run_dir, progress=show)
+    check_train_length(len(prepared.splits["train"]), data.train, data.batch_size, data.bptt)
+    seed_everything(config.seed)  # before building the model: the init is part of the run
+    model = RecurrentLM(config.lm_config(prepared.codec.size))
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
+        f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters")
+    batches = LMBatches(prepared.splits["train"].tokens, data.batch_size, data.bptt, seed=config.seed)
+    evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
+    train_cfg, callbacks = config.train, [Report(log)]
+    if TimeBudgetCosine.applies(train_cfg):
+        schedule = train_cfg.schedule.model_copy(update={"total_steps": TimeBudgetCosine.PROVISIONAL_STEPS})
+        train_cfg = train_cfg.model_copy(update={"schedule": schedule})
+        callbacks.append(TimeBudgetCosine(train_cfg.max_minutes))  # type: ignore[arg-type]
+    trainer = Trainer(model, train_cfg, batches, run_dir, evaluate=evaluator, callbacks=callbacks,
+                      extra_checkpoint_json=checkpoint_extra(config, prepared, run_dir), progress=show)
+    if resume:
+        chosen = trainer.resume()
+        log(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
+    fit = trainer.fit()
+    model = trainer.model
+    if data.eval_tokens is None and fit.last_eval is not None and "bpc" in fit.last_eval:
+        valid = dict(fit.last_eval)
+    else:
+        valid = LMEvaluator(prepared, data.batch_size, data.bptt)(model)
+    log(f"stopped after step {fit.step} ({fit.stop_reason}); validation: loss {valid['loss']:.4f} | ppl {valid['ppl']:.2f} | "
+        f"bpc {valid['bpc']:.4f} | bits/byte {valid['bits_per_byte']:.4f}")
+    s = config.sample
+    sample = ""
+    if s.length:
+        sample = s.prime + "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k,
+                                                 top_p=s.top_p, seed=config.seed, codec=prepared.codec, log=log))
+        (run_dir / "sample.txt").write_text(sample, encoding="utf-8")
+        log(f"sample (temperature {s.temperature}):\n{sample}")
+    log(f"validation bpc: {valid['bpc']:.4f}")
+    return LMResult(run_dir, fit, valid, sample)
+
