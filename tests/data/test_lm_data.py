@@ -242,3 +242,26 @@ def test_eval_batches_predict_every_token_exactly_once(n, B, T):
 def test_eval_batches_too_short():
     with pytest.raises(InputError, match="has 4 tokens; evaluation with batch_size=4 needs at least 5"):
         LMEvalBatches(stream(4), 4, 10)
+
+
+def test_random_row_resets_are_deterministic_and_resumable():
+    tokens = np.arange(20_000) % 50
+    a = LMBatches(tokens, batch_size=8, bptt=16, seed=3, reset_every=4)
+    flags = [b.reset for b in a]
+    assert flags[0] is True  # the epoch starts fresh for every row
+    rows = [f for f in flags[1:] if isinstance(f, torch.Tensor)]
+    assert rows and all(f.shape == (8,) and f.dtype == torch.bool for f in rows)
+    rate = float(torch.stack(rows).float().sum()) / (8 * (len(flags) - 1))
+    assert 0.15 < rate < 0.35  # about one window in four per row
+    b = LMBatches(tokens, batch_size=8, bptt=16, seed=3, reset_every=4)
+    it = iter(b)
+    for _ in range(7):
+        next(it)
+    c = LMBatches(tokens, batch_size=8, bptt=16, seed=3, reset_every=4)
+    c.load_state_dict(b.state_dict())
+    rest_b, rest_c = list(it), list(c)
+    assert len(rest_b) == len(rest_c)
+    for u, v in zip(rest_b, rest_c):
+        assert type(u.reset) is type(v.reset)
+        assert (torch.equal(u.reset, v.reset) if isinstance(u.reset, torch.Tensor) else u.reset == v.reset)
+    assert all(f is False or f is True for f in (b.reset for b in LMBatches(tokens, 8, 16, seed=3)))

@@ -48,7 +48,7 @@ class LMBatch(NamedTuple):
 
     x: torch.Tensor  # (B, t) int64 input ids
     y: torch.Tensor  # (B, t) int64 next-token ids; IGNORE_INDEX where a row has no target (eval only)
-    reset: bool  # first window of an epoch: start from a fresh hidden state
+    reset: bool | torch.Tensor  # True: every row starts fresh (epoch start); a (B,) bool tensor: those rows do
     count: int  # real targets in y (B * t unless padded); the StepOutput.count of this batch
 
 
@@ -127,12 +127,19 @@ class LMBatches:
         seed: int = 0,
         random_offset: bool = True,
         device: str | torch.device | None = None,
+        reset_every: int | None = None,
     ) -> None:
         _check_sizes(batch_size, bptt)
+        if reset_every is not None and reset_every < 1:
+            raise ConfigError(f"reset_every must be >= 1 window, got {reset_every}")
         if seed < 0:
             raise ConfigError(f"seed must be >= 0, got {seed}")
         self.tokens, self.source = _stream(tokens)
         self.batch_size, self.bptt, self.seed, self.random_offset = batch_size, bptt, seed, random_offset
+        # Each row's state is dropped at random, on average every `reset_every` windows. Carried
+        # through a whole epoch, a model otherwise almost never starts from a zero state, and then
+        # fails exactly where generation and evaluation begin (a fresh state, often at a line break).
+        self.reset_every = reset_every
         self.device = torch.device(device) if device is not None else None
         need = min_tokens(batch_size, bptt, random_offset)
         if len(self.tokens) < need:
@@ -169,9 +176,20 @@ class LMBatches:
             i = self.window * T
             t = min(T, plan.row_len - 1 - i)
             x, y = _to_tensors(rows[:, i : i + t + 1], self.device)  # (B, t) each
+            reset = True if i == 0 else self._row_resets(self.window)
             self.window += 1  # counted before yielding: state_dict() now points at the next window
-            yield LMBatch(x, y, i == 0, B * t)
+            yield LMBatch(x, y, reset, B * t)
         self.epoch, self.window = self.epoch + 1, 0
+
+    def _row_resets(self, window: int) -> bool | torch.Tensor:
+        """The rows that start fresh at `window`: drawn from (seed, epoch, window), so resumable."""
+        if self.reset_every is None:
+            return False
+        flags = np.random.default_rng([self.seed, self.epoch, window]).random(self.batch_size) < 1.0 / self.reset_every
+        if not flags.any():
+            return False
+        out = torch.from_numpy(flags)
+        return out.to(self.device) if self.device is not None else out
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -69,6 +69,9 @@ class DataConfig(StrictModel):
     word: WordOptions = WordOptions()
     batch_size: int = Field(64, ge=1)
     bptt: int = Field(128, ge=1)
+    # Drop each row's carried state at random, on average every N windows, so the model also learns
+    # to start from a zero state (as generation and evaluation do). None: reset only at epoch start.
+    reset_every: int | None = Field(16, ge=1)
     # Evaluate on the first N tokens of valid during training (None = all); the final report uses all.
     eval_tokens: int | None = Field(None, ge=2)
 

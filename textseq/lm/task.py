@@ -242,7 +242,8 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
         f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters")
-    batches = LMBatches(prepared.splits["train"].tokens, data.batch_size, data.bptt, seed=config.seed)
+    batches = LMBatches(prepared.splits["train"].tokens, data.batch_size, data.bptt, seed=config.seed,
+                        reset_every=data.reset_every)
     evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
     train_cfg, callbacks = config.train, [Report(log)]
     if TimeBudgetCosine.applies(train_cfg):
