@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from textseq.cli import main
@@ -43,3 +45,33 @@ def test_time_budget_cosine_decays_by_the_deadline(tmp_path):
     train_lm(config, tmp_path / "run", log=lambda _: None)
     lrs = [r["lr"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
     assert len(lrs) > 10 and lrs[-1] < 0.3 * max(lrs)
+
+
+def test_train_lm_takes_callbacks_and_excluded_time_leaves_the_budget(tmp_path):
+    from textseq.lm import train_lm
+    from textseq.lm.config import load_job_config
+    from textseq.train.callbacks import Callback
+
+    from .conftest import tiny_config
+
+    class Probe(Callback):
+        """Counts steps; at step 2 excludes 60 s of 'its own work' from the trainer's clock."""
+
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+            self.clock: list[float] = []
+
+        def on_step_end(self, trainer, step, logs):
+            self.steps.append(step)
+            if step == 2:
+                before = trainer.run_seconds()
+                trainer.exclude_time(60.0)
+                self.clock = [before, trainer.run_seconds()]
+
+    probe = Probe()
+    # The excluded minute moves the clock back: the run still ends by max_steps, not by the budget.
+    config = load_job_config(tiny_config(tmp_path), ["train.max_steps=5", "train.max_minutes=0.5", "sample.length=0"])
+    result = train_lm(config, tmp_path / "run", log=lambda _: None, callbacks=[probe])
+    assert probe.steps == [1, 2, 3, 4, 5]
+    assert probe.clock[1] == pytest.approx(probe.clock[0] - 60.0, abs=0.5)
+    assert result.fit.stop_reason == "max_steps"

@@ -16,10 +16,9 @@ import base64
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from torch import nn
 
@@ -126,10 +125,10 @@ class TimeBudgetCosine(Callback):
                 and train.max_steps is None and train.max_epochs is None)
 
     def on_fit_start(self, trainer: Any) -> None:
-        self.t0, self.step0 = time.monotonic(), trainer.step
+        self.step0 = trainer.step
 
     def on_step_end(self, trainer: Any, step: int, logs: dict[str, Any]) -> None:
-        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        elapsed = max(trainer.run_seconds(), 1e-6)  # the trainer's clock: time it excludes is excluded here too
         trainer.schedule.total_steps = max(step + 1, round(self.step0 + (step - self.step0) * self.budget / elapsed))
 
 
@@ -215,8 +214,10 @@ def check_train_length(n_tokens: int, source: str, batch_size: int, bptt: int) -
 
 
 def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: tuple[str, ...] = (),
-             progress: bool | None = None, log: Callable[[str], None] = _say) -> LMResult:
-    """Prepare data, train (or resume) the LM of `config` into `run_dir`, then report validation bpc and a sample."""
+             progress: bool | None = None, log: Callable[[str], None] = _say,
+             callbacks: Sequence[Callback] = ()) -> LMResult:
+    """Prepare data, train (or resume) the LM of `config` into `run_dir`, then report validation bpc and a
+    sample. `callbacks` are added to the Trainer's own (progress report, time-budget schedule)."""
     from textseq.lm.inference import generate_text
 
     run_dir = Path(run_dir)
@@ -245,7 +246,7 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     batches = LMBatches(prepared.splits["train"].tokens, data.batch_size, data.bptt, seed=config.seed,
                         reset_every=data.reset_every)
     evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
-    train_cfg, callbacks = config.train, [Report(log)]
+    train_cfg, callbacks = config.train, [Report(log), *callbacks]
     if TimeBudgetCosine.applies(train_cfg):
         schedule = train_cfg.schedule.model_copy(update={"total_steps": TimeBudgetCosine.PROVISIONAL_STEPS})
         train_cfg = train_cfg.model_copy(update={"schedule": schedule})

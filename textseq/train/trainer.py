@@ -290,13 +290,23 @@ class Trainer:
         self._interval.exclude(time.perf_counter() - paused)  # items/sec measures training alone
         self._check_limits()
 
+    def run_seconds(self) -> float:
+        """Seconds this fit() has trained, the clock train.max_minutes is checked against."""
+        return time.monotonic() - self._t0
+
+    def exclude_time(self, seconds: float) -> None:
+        """Leave `seconds` of a callback's own work (e.g. an extra evaluation) out of the time budget,
+        the logged `time` and items/second, as the trainer does for its own evaluations."""
+        self._t0 += seconds
+        self._interval.exclude(seconds)
+
     def _check_limits(self, budget: bool = True) -> None:
         cfg = self.cfg
         if cfg.max_steps is not None and self.step >= cfg.max_steps:
             self.request_stop("max_steps")
         elif cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
             self.request_stop("max_epochs")
-        elif budget and cfg.max_minutes is not None and (time.monotonic() - self._t0) / 60 >= cfg.max_minutes:
+        elif budget and cfg.max_minutes is not None and self.run_seconds() / 60 >= cfg.max_minutes:
             self.request_stop("max_minutes")
 
     def _finish(self) -> None:
