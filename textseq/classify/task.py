@@ -23,20 +23,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from textseq import __version__
 from textseq.classify.config import ClassifyJobConfig, load_job_config
 from textseq.classify.metrics import classification_report, scalar_metrics
 from textseq.classify.prepare import PreparedData, prepare
-from textseq.config import dump_config
 from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
-from textseq.errors import ConfigError, TextseqError
+from textseq.errors import ConfigError
 from textseq.models.classifier import ClassifierConfig, build_classifier
 from textseq.train.callbacks import Callback
-from textseq.train.checkpoint import CheckpointError, list_checkpoints
 from textseq.train.serialize import seed_everything
+from textseq.train.rundir import RunKind, open_run_dir
 from textseq.train.trainer import FitResult, Trainer
 
-TASK, CLASSIFY_FORMAT, RUN_FILE = "classify", 1, "run.json"
+# How classification run directories are marked and what a resume may change (data.eval_batch_size and
+# data.workers only change speed; the rest of data shapes the batches or the ids).
+CLASSIFY_RUN = RunKind(task="classify", name="classification", format_label="classification", format=1,
+                       command="textseq train-classifier",
+                       fixed_on_resume=("data", "embeddings", "model", "transfer", "seed"),
+                       changeable=("data.eval_batch_size", "data.workers"),
+                       may_change="train.* (and data.eval_batch_size, data.workers)")
+run_info, check_compatible = CLASSIFY_RUN.info, CLASSIFY_RUN.check_compatible
 
 
 def _say(message: str) -> None:
@@ -50,22 +55,6 @@ class ClassifyResult:
     run_dir: Path
     fit: FitResult
     reports: dict[str, dict[str, Any]]  # split -> classification_report
-
-
-def run_info() -> dict[str, Any]:
-    """What run.json and every checkpoint's extra.json say about their writer."""
-    return {"task": TASK, "classify_format": CLASSIFY_FORMAT, "textseq_version": __version__}
-
-
-def check_compatible(info: Any, where: str) -> None:
-    """CheckpointError unless `info` (run.json or extra.json) comes from a compatible classification run."""
-    task = info.get("task") if isinstance(info, dict) else None
-    if task != TASK:
-        raise CheckpointError(f"{where} is not a classification run (task {task!r}); expected one written by "
-                              "`textseq train-classifier`")
-    if info.get("classify_format") != CLASSIFY_FORMAT:
-        raise CheckpointError(f"{where} was written with classification format {info.get('classify_format')!r}; "
-                              f"this textseq {__version__} reads format {CLASSIFY_FORMAT}")
 
 
 # ------------------------------------------------------------------------------ prediction on encoded data
@@ -172,58 +161,15 @@ def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any]:
 
 
 # ------------------------------------------------------------------------------ the job
-def _diff(a: Any, b: Any, prefix: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")]
-    return [] if a == b else [f"{prefix} ({a!r} -> {b!r})"]
-
-
-FIXED_ON_RESUME = ("data", "embeddings", "model", "transfer", "seed")
-CHANGEABLE_DATA = ("data.eval_batch_size", "data.workers")  # the rest of data shapes the batches or the ids
-
-
-def _check_resume(config: ClassifyJobConfig, run_dir: Path) -> None:
-    if not list_checkpoints(run_dir):
-        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
-    saved_path = run_dir / "config.yaml"
-    if saved_path.is_file():
-        old, new = load_job_config(saved_path).model_dump(mode="json"), config.model_dump(mode="json")
-        changed = [d for key in FIXED_ON_RESUME for d in _diff(old[key], new[key], key)]
-        changed = [c for c in changed if not c.startswith(CHANGEABLE_DATA)]
-        if changed:
-            raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
-                              "Only train.* (and data.eval_batch_size, data.workers) may change on resume")
-
-
-def read_run_info(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise CheckpointError(f"{path} is corrupt (not valid JSON): {err}") from None
-
-
 def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path, resume: bool = False,
                      overrides: tuple[str, ...] = (), progress: bool | None = None,
                      log: Callable[[str], None] = _say) -> ClassifyResult:
     """Prepare data, train (or resume) the classifier of `config` into `run_dir`, then report the best model."""
     from textseq.models.transfer import GradualUnfreezing, discriminative_param_groups, init_from_lm
 
-    run_dir = Path(run_dir)
     if not isinstance(config, ClassifyJobConfig):
         config = load_job_config(config, overrides)
-    if resume:
-        _check_resume(config, run_dir)
-    elif list_checkpoints(run_dir):
-        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
-    info = read_run_info(run_dir)
-    if info is not None:
-        check_compatible(info, str(run_dir / RUN_FILE))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(run_info(), indent=1) + "\n", encoding="utf-8")
-    dump_config(config, run_dir / "config.yaml")
+    run_dir = open_run_dir(run_dir, config, CLASSIFY_RUN, resume, load_job_config)
 
     lm, lm_codec = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None)
     prepared = prepare(config, run_dir, lm_codec=lm_codec, log=log)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -22,21 +21,23 @@ from typing import Any, Callable, Sequence
 
 from torch import nn
 
-from textseq import __version__
-from textseq.config import dump_config
 from textseq.data.lm import LMBatches, LMEvalBatches, min_tokens
-from textseq.errors import ConfigError, InputError, TextseqError
+from textseq.errors import InputError
 from textseq.lm.config import LMJobConfig, load_job_config
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import RecurrentLM
 from textseq.train.callbacks import Callback
-from textseq.train.checkpoint import CheckpointError, list_checkpoints
 from textseq.train.config import TrainConfig
 from textseq.train.metrics import evaluate_batches, perplexity
 from textseq.train.serialize import seed_everything
+from textseq.train.rundir import RunKind, open_run_dir
 from textseq.train.trainer import FitResult, Trainer
 
-LM_FORMAT = 1  # layout of run.json / extra.json written here; bump when older readers would misread them
+# How LM run directories are marked (run.json, extra.json) and what a resume may change.
+LM_RUN = RunKind(task="lm", name="language-model", format_label="LM", format=1, command="textseq train-lm",
+                 fixed_on_resume=("data", "model", "seed"), changeable=("data.eval_tokens",),
+                 may_change="train.* and sample.*")
+run_info, check_compatible = LM_RUN.info, LM_RUN.check_compatible
 RUN_FILE = "run.json"
 LN2 = math.log(2)
 
@@ -136,34 +137,6 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_info() -> dict[str, Any]:
-    """What run.json and every checkpoint's extra.json say about their writer."""
-    return {"task": "lm", "lm_format": LM_FORMAT, "textseq_version": __version__}
-
-
-def check_compatible(info: dict[str, Any], where: str) -> None:
-    """CheckpointError unless `info` (run.json or extra.json) was written by a compatible textseq."""
-    if not isinstance(info, dict) or info.get("task") != "lm":
-        task = info.get("task") if isinstance(info, dict) else None
-        raise CheckpointError(f"{where} is not a language-model run (task {task!r}); expected one written by `textseq train-lm`")
-    if info.get("lm_format") != LM_FORMAT:
-        raise CheckpointError(
-            f"{where} was written by textseq {info.get('textseq_version', '?')} with LM format {info.get('lm_format')!r}; "
-            f"this textseq {__version__} reads LM format {LM_FORMAT}. Use the release that wrote it, or train a new run"
-        )
-
-
-def read_run_info(run_dir: Path) -> dict[str, Any] | None:
-    """run.json of a run dir, or None when there is none."""
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is corrupt (not valid JSON): {err}") from None
-
-
 def checkpoint_extra(config: LMJobConfig, prepared: PreparedData, run_dir: Path) -> dict[str, Any]:
     """Everything needed to rebuild model and codec from one checkpoint alone."""
     codec = prepared.codec
@@ -173,29 +146,6 @@ def checkpoint_extra(config: LMJobConfig, prepared: PreparedData, run_dir: Path)
     if codec.name == "sentencepiece":
         extra["codec_files"] = {SUBWORD_FILE: base64.b64encode((run_dir / SUBWORD_FILE).read_bytes()).decode("ascii")}
     return extra
-
-
-def _diff(a: Any, b: Any, prefix: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{prefix}.{k}")]
-    return [] if a == b else [f"{prefix} ({a!r} -> {b!r})"]
-
-
-def _check_resume(config: LMJobConfig, run_dir: Path) -> None:
-    if not list_checkpoints(run_dir):
-        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
-    info = read_run_info(run_dir)
-    if info is not None:
-        check_compatible(info, str(run_dir / RUN_FILE))
-    saved_path = run_dir / "config.yaml"
-    if saved_path.is_file():
-        saved = load_job_config(saved_path)
-        old, new = saved.model_dump(mode="json"), config.model_dump(mode="json")
-        changed = [d for key in ("data", "model", "seed") for d in _diff(old[key], new[key], key)]
-        changed = [c for c in changed if not c.startswith("data.eval_tokens")]
-        if changed:
-            raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
-                              "Only train.* and sample.* may change on resume")
 
 
 def check_train_length(n_tokens: int, source: str, batch_size: int, bptt: int) -> None:
@@ -220,19 +170,9 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     sample. `callbacks` are added to the Trainer's own (progress report, time-budget schedule)."""
     from textseq.lm.inference import generate_text
 
-    run_dir = Path(run_dir)
     if not isinstance(config, LMJobConfig):
         config = load_job_config(config, overrides)
-    if resume:
-        _check_resume(config, run_dir)
-    elif list_checkpoints(run_dir):
-        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
-    info = read_run_info(run_dir)
-    if info is not None:
-        check_compatible(info, str(run_dir / RUN_FILE))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(run_info(), indent=1) + "\n", encoding="utf-8")
-    dump_config(config, run_dir / "config.yaml")
+    run_dir = open_run_dir(run_dir, config, LM_RUN, resume, load_job_config)
 
     data = config.data
     show = (sys.stderr.isatty() if progress is None else progress)

@@ -8,26 +8,17 @@ HELP = "train an LSTM/GRU (or bag-of-embeddings) text classifier from a YAML con
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", help="job YAML, e.g. configs/sentiment/imdb_gru.yaml (with --resume: default RUN_DIR/config.yaml)")
-    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.max_epochs=1 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's latest checkpoint (raise train.max_steps/max_epochs to extend)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from textseq.train.rundir import add_train_arguments
+
+    add_train_arguments(p, "configs/sentiment/imdb_gru.yaml", "train.max_epochs=1",
+                        "raise train.max_steps/max_epochs to extend")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from textseq.classify.config import load_job_config
     from textseq.classify.task import train_classifier
-    from textseq.errors import ConfigError
+    from textseq.train.rundir import config_path_for
 
-    path = args.config
-    if path is None:
-        if not args.resume:
-            raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
-        path = Path(args.output) / "config.yaml"
-    config = load_job_config(path, args.overrides)
+    config = load_job_config(config_path_for(args), args.overrides)
     train_classifier(config, args.output, resume=args.resume, progress=False if args.no_progress else None)
     return 0

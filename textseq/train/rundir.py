@@ -1,0 +1,129 @@
+"""Run directories: what a task writes at the start of a run, and what it checks before resuming.
+
+    RUN_DIR/run.json      {"task": ..., "<task>_format": N, "textseq_version": ...}
+    RUN_DIR/config.yaml   the resolved job config
+
+A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing a
+directory that already holds checkpoints) or checks that a resume is possible (same task and format,
+and no change to the config sections that shape data and model).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from textseq import __version__
+from textseq.config import dump_config
+from textseq.errors import ConfigError, TextseqError
+from textseq.train.checkpoint import CheckpointError, list_checkpoints
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """How one task (language model, classifier, ...) marks and recognises its run directories."""
+
+    task: str  # "lm", "classify"
+    name: str  # in messages: "language-model", "classification"
+    format_label: str  # in messages: "LM format 1"
+    format: int  # layout of run.json / extra.json; bump when older readers would misread them
+    command: str  # the command that writes such runs, for messages
+    fixed_on_resume: tuple[str, ...]  # top-level config sections a resume may not change
+    changeable: tuple[str, ...] = ()  # dotted keys inside those sections that may change anyway
+    may_change: str = "train.*"  # said in the error, e.g. "train.* and sample.*"
+
+    @property
+    def format_key(self) -> str:
+        return f"{self.task}_format"
+
+    def info(self) -> dict[str, Any]:
+        """What run.json and every checkpoint's extra.json say about their writer."""
+        return {"task": self.task, self.format_key: self.format, "textseq_version": __version__}
+
+    def check_compatible(self, info: Any, where: str) -> None:
+        """CheckpointError unless `info` (run.json or extra.json) comes from a compatible run of this task."""
+        task = info.get("task") if isinstance(info, dict) else None
+        if task != self.task:
+            raise CheckpointError(f"{where} is not a {self.name} run (task {task!r}); expected one written by "
+                                  f"`{self.command}`")
+        if info.get(self.format_key) != self.format:
+            raise CheckpointError(
+                f"{where} was written by textseq {info.get('textseq_version', '?')} with {self.format_label} format "
+                f"{info.get(self.format_key)!r}; this textseq {__version__} reads {self.format_label} format {self.format}. "
+                "Use the release that wrote it, or train a new run")
+
+
+def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
+    """run.json of a run dir, or None when there is none."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON): {err}") from None
+
+
+def config_changes(old: Any, new: Any, prefix: str) -> list[str]:
+    """Dotted keys whose values differ, as 'data.bptt (128 -> 64)'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new)) for d in config_changes(old.get(k), new.get(k), f"{prefix}.{k}")]
+    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def open_run_dir(run_dir: str | Path, config: BaseModel, kind: RunKind, resume: bool,
+                 load_saved: Callable[[Path], BaseModel]) -> Path:
+    """Start a run in `run_dir` (or check that `resume` can continue it), then write run.json and the
+    resolved config.yaml. `load_saved` reads the config.yaml a previous run left there."""
+    run_dir = Path(run_dir)
+    if resume and not list_checkpoints(run_dir):
+        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
+    if not resume and list_checkpoints(run_dir):
+        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
+    info = read_run_info(run_dir)
+    if info is not None:
+        kind.check_compatible(info, str(run_dir / RUN_FILE))
+    if resume:
+        _check_unchanged(run_dir, config, kind, load_saved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).write_text(json.dumps(kind.info(), indent=1) + "\n", encoding="utf-8")
+    dump_config(config, run_dir / "config.yaml")
+    return run_dir
+
+
+def _check_unchanged(run_dir: Path, config: BaseModel, kind: RunKind, load_saved: Callable[[Path], BaseModel]) -> None:
+    """ConfigError when a resume would change a config section that shapes the data or the model."""
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    old, new = load_saved(saved_path).model_dump(mode="json"), config.model_dump(mode="json")
+    changed = [d for key in kind.fixed_on_resume for d in config_changes(old[key], new[key], key)]
+    changed = [c for c in changed if not c.startswith(kind.changeable)]
+    if changed:
+        raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
+                          f"Only {kind.may_change} may change on resume")
+
+
+def add_train_arguments(p: Any, example_config: str, example_override: str, extend_hint: str) -> None:
+    """The arguments every `textseq train-*` command takes."""
+    p.add_argument("-c", "--config", help=f"job YAML, e.g. {example_config} (with --resume: default RUN_DIR/config.yaml)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override a config value, e.g. --set {example_override} (repeatable)")
+    p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_path_for(args: Any) -> Path:
+    """-c CONFIG, or RUN_DIR/config.yaml when resuming without one."""
+    if args.config is not None:
+        return Path(args.config)
+    if not args.resume:
+        raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
+    return Path(args.output) / "config.yaml"
