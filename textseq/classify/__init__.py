@@ -10,8 +10,7 @@ Names load lazily, so `import textseq.classify` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textseq.lazy import lazy_exports
 
 _EXPORTS = {
     "ClassifyJobConfig": "textseq.classify.config",
@@ -27,10 +26,4 @@ _EXPORTS = {
     "plot_confusion": "textseq.classify.plots",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'textseq.classify' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -4,8 +4,7 @@ imports neither torch nor gensim."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textseq.lazy import lazy_exports
 
 _EXPORTS = {
     "Vocab": "cooccur", "Cooccurrence": "cooccur", "build_vocab": "cooccur", "count_cooccurrences": "cooccur",
@@ -19,17 +18,4 @@ _EXPORTS = {
     "Vectors": "vectors", "load_vectors": "vectors", "cached_vectors": "vectors", "evaluate_vectors": "evaluate",
 }
 
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __all__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

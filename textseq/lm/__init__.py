@@ -11,8 +11,7 @@ Names load lazily, so `import textseq.lm` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textseq.lazy import lazy_exports
 
 _EXPORTS = {
     "LMJobConfig": "textseq.lm.config",
@@ -27,10 +26,4 @@ _EXPORTS = {
     "plot": "textseq.lm.plots",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'textseq.lm' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

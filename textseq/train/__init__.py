@@ -6,8 +6,7 @@ does not pull in the trainer, tqdm or safetensors.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textseq.lazy import lazy_exports
 
 _EXPORTS = {
     "Trainer": "textseq.train.trainer",
@@ -23,10 +22,4 @@ _EXPORTS = {
     "plot_run": "textseq.train.plot",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'textseq.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
