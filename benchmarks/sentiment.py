@@ -1,0 +1,469 @@
+"""Sentiment classifiers on IMDB (or Rotten Tomatoes): accuracy, macro-F1, training minutes and
+prediction throughput on this CPU, against a TF-IDF + logistic-regression baseline.
+
+Models (--models, default all five, run one after the other, never in parallel):
+
+    tfidf         scikit-learn TfidfVectorizer (word 1-2 grams, sublinear tf, min_df 2) +
+                  LogisticRegression, C picked on the valid split from a small grid
+    bag           configs/sentiment/bag_of_embeddings.yaml        (mean of GloVe vectors -> MLP)
+    bilstm_glove  configs/sentiment/imdb_bilstm_glove.yaml        (rt_bilstm.yaml on Rotten Tomatoes)
+    gru           configs/sentiment/imdb_gru.yaml
+    lm_transfer   configs/sentiment/imdb_lm_transfer.yaml         (needs a word LM: --lm-run, or trained here)
+
+Rotten Tomatoes has no YAML of its own except rt_bilstm.yaml: the other configs are derived from
+the IMDB ones with --set overrides that copy rt_bilstm.yaml's data settings (splits, min_freq,
+max_size, max_tokens, truncate) and its training cadence (max_epochs, max_minutes, eval_every,
+log_every, warmup, early-stopping patience). The exact overrides are printed and saved.
+
+For each model: train on the train split with the valid split for early stopping / best/ (the
+real `textseq.classify.train_classifier`), evaluate the best checkpoint on the test split with
+textseq's own metrics (textseq.classify.metrics.classification_report: accuracy, macro-F1), and
+measure prediction throughput with `Predictor.predict` on the RAW test texts: preprocessing
+(spaCy pipeline, worker processes started per call), encoding, batching and the model - the
+number a user sees. A warm-up call on a few texts runs first. The test metrics are also computed
+from the Predictor's output and must agree with the training-time report (a check of the
+predict path).
+
+"Train min" is the wall clock of the whole training call: reading and preprocessing the three
+splits, building the vocabulary and embedding table, training, periodic and final evaluation,
+checkpoints. The trainer's own clock (what train.max_minutes limits) is in the JSON as fit_min.
+TF-IDF's train minutes are vectorizer fit + every fit of the C grid (the tuning is part of it).
+
+LM transfer without --lm-run first trains a word LM with the command documented in
+configs/sentiment/imdb_lm_transfer.yaml (splits swapped for the chosen corpus / --limit-train
+file) into OUT/CORPUS/lm, for --lm-minutes (default: --max-minutes, else the documented 20);
+its minutes are reported separately (lm_train_min) and not included in the classifier's.
+
+    .venv/bin/python benchmarks/sentiment.py --corpus imdb --out runs/bench-sentiment
+    .venv/bin/python benchmarks/sentiment.py --corpus rotten-tomatoes --limit-train 400 --max-minutes 0.2 \\
+        --models tfidf bag bilstm_glove --out /tmp/bench-sent --overwrite          # smoke test, ~40 s
+
+Writes OUT/CORPUS/MODEL/ (run directories) and OUT/CORPUS/results.json (rewritten after every
+model); --json prints the same JSON on stdout (the logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textseq.classify.config import load_job_config
+from textseq.classify.metrics import classification_report
+from textseq.classify.predict import Predictor
+from textseq.classify.task import train_classifier
+from textseq.config import read_yaml
+from textseq.corpora.readers import iter_documents
+from textseq.data.classification import auto_workers
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTIMENT = ROOT / "configs" / "sentiment"
+MODELS = ("tfidf", "bag", "bilstm_glove", "gru", "lm_transfer")
+NEURAL_CONFIGS = {
+    "bag": SENTIMENT / "bag_of_embeddings.yaml",
+    "bilstm_glove": SENTIMENT / "imdb_bilstm_glove.yaml",
+    "gru": SENTIMENT / "imdb_gru.yaml",
+    "lm_transfer": SENTIMENT / "imdb_lm_transfer.yaml",
+}
+RT_CONFIG = SENTIMENT / "rt_bilstm.yaml"
+LM_CONFIG = ROOT / "configs" / "lm" / "word_lstm.yaml"
+LM_DOCUMENTED_MINUTES = 20.0
+TFIDF_C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+TARGET_BILSTM_ACCURACY = 0.88  # IMDB
+TARGET_THROUGHPUT = 500.0  # reviews/second, CPU
+WARMUP_TEXTS = 64
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------- machine
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, load, library versions."""
+    cpu = platform.processor() or "?"
+    mem_gib = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 2**20, 1)
+                break
+    except OSError:
+        pass
+    import sklearn
+
+    try:
+        import spacy
+
+        spacy_version = spacy.__version__
+    except ImportError:
+        spacy_version = None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib, "load_average_at_start": load,
+            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "scikit_learn": sklearn.__version__, "spacy": spacy_version,
+            "cuda": torch.cuda.is_available()}
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.2f}" for x in m["load_average_at_start"]) if m["load_average_at_start"] else "?"
+    return (f"{m['cpu']} | {m['cores']} cores | {m['memory_gib']} GiB | load {load} | python {m['python']} | "
+            f"torch {m['torch']} ({m['torch_threads']} threads) | scikit-learn {m['scikit_learn']} | spaCy {m['spacy']}")
+
+
+# --------------------------------------------------------------------------------------- data
+def read_texts(source: str) -> tuple[list[str], list[str]]:
+    """(texts, labels) of a labelled CORPUS:SPLIT or JSONL file, as textseq reads it."""
+    texts, labels = [], []
+    for doc in iter_documents(source, text_column="text", label_column="label"):
+        texts.append(doc.text)
+        labels.append(str(doc.label))
+    return texts, labels
+
+
+def limited_train(corpus: str, n: int, out: Path) -> str:
+    """The first n documents of CORPUS:train as a JSONL file (the split files interleave the labels)."""
+    path = out / "data" / f"train-first{n}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts, labels = read_texts(f"{corpus}:train")
+    with path.open("w", encoding="utf-8") as f:
+        for text, label in zip(texts[:n], labels[:n]):
+            f.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------- configs
+def rt_overrides() -> list[str]:
+    """rt_bilstm.yaml's data settings and training cadence as --set overrides for the other configs."""
+    rt = read_yaml(RT_CONFIG)
+    d, t = rt["data"], rt["train"]
+    out = [f"data.{k}={d[k]}" for k in ("train", "valid", "test", "min_freq", "max_size", "max_tokens", "truncate")]
+    out += [f"train.{k}={t[k]}" for k in ("max_epochs", "max_minutes", "eval_every", "log_every")]
+    out.append(f"train.schedule.warmup_steps={t['schedule']['warmup_steps']}")
+    out.append(f"train.early_stopping.patience={t['early_stopping']['patience']}")
+    return out
+
+
+def model_config(model: str, corpus: str, train_source: str | None, max_minutes: float | None,
+                 lm_run: str | None) -> tuple[Path, list[str]]:
+    """(YAML, overrides) of one neural model on `corpus`."""
+    if corpus == "rotten-tomatoes" and model == "bilstm_glove":
+        path, overrides = RT_CONFIG, []
+    else:
+        path = NEURAL_CONFIGS[model]
+        overrides = rt_overrides() if corpus == "rotten-tomatoes" else []
+    if train_source is not None:
+        overrides.append(f"data.train={train_source}")
+    if max_minutes is not None:
+        overrides.append(f"train.max_minutes={max_minutes}")
+    if model == "lm_transfer":
+        overrides.append(f"transfer.lm_run={lm_run}")
+    merged: dict[str, str] = {}  # one --set per key, the last one winning (as load_config applies them)
+    for item in overrides:
+        merged[item.split("=", 1)[0]] = item
+    return path, list(merged.values())
+
+
+def lm_command(corpus: str, train_source: str, run_dir: Path, minutes: float) -> list[str]:
+    """The LM command of configs/sentiment/imdb_lm_transfer.yaml for `corpus`."""
+    return [sys.executable, "-m", "textseq", "train-lm", "-c", str(LM_CONFIG), "-o", str(run_dir),
+            "--set", f"data.train={train_source}", "--set", f"data.valid={corpus}:valid",
+            "--set", f"data.test={corpus}:test",
+            "--set", "data.word.pipeline=configs/preprocess/sentiment.yaml", "--set", "data.word.max_size=30000",
+            "--set", "model.emb_dim=128", "--set", "model.hidden_size=256", "--set", "sample.prime=the movie",
+            "--set", f"train.max_minutes={minutes}", "--no-progress"]
+
+
+def has_best(run_dir: Path) -> bool:
+    return (run_dir / "best").exists()
+
+
+def fresh_run_dir(run_dir: Path, overwrite: bool) -> None:
+    if run_dir.exists():
+        if not overwrite:
+            raise SystemExit(f"{run_dir} exists; pass --overwrite to replace it, or choose another --out")
+        shutil.rmtree(run_dir)
+
+
+# --------------------------------------------------------------------------------------- measuring
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float]]:
+    """fn's last result and the seconds of each of `repeats` calls."""
+    seconds, result = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - t0)
+    return result, seconds
+
+
+def metrics_of(report: dict[str, Any]) -> dict[str, float]:
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+
+
+def fit_minutes(run_dir: Path) -> float | None:
+    """The trainer's own clock at its last metrics record (training + its evaluations), in minutes."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            last = json.loads(line).get("time", last)
+        except ValueError:
+            continue
+    return None if last is None else last / 60
+
+
+def run_tfidf(train_source: str, corpus: str, test_texts: list[str], y_test: np.ndarray, labels: list[str],
+              repeats: int) -> dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    x_train_texts, y_train_raw = read_texts(train_source)
+    x_valid_texts, y_valid_raw = read_texts(f"{corpus}:valid")
+    index = {label: i for i, label in enumerate(labels)}
+    y_train = np.array([index[y] for y in y_train_raw])
+    y_valid = np.array([index[y] for y in y_valid_raw])
+
+    t0 = time.perf_counter()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    x_train = vectorizer.fit_transform(x_train_texts)
+    x_valid = vectorizer.transform(x_valid_texts)
+    grid = []
+    best = None
+    for c in TFIDF_C_GRID:
+        t1 = time.perf_counter()
+        clf = LogisticRegression(C=c, max_iter=1000).fit(x_train, y_train)
+        probs = clf.predict_proba(x_valid)
+        acc = float(classification_report(y_valid, probs, labels)["accuracy"])
+        grid.append({"C": c, "valid_accuracy": acc, "fit_s": round(time.perf_counter() - t1, 3)})
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    train_s = time.perf_counter() - t0
+    assert best is not None
+    _, best_c, clf = best
+    log(f"tfidf: {x_train.shape[1]:,} features; valid accuracy by C: "
+        + ", ".join(f"{g['C']}: {g['valid_accuracy']:.4f}" for g in grid) + f" -> C={best_c}")
+
+    def predict(texts: list[str]) -> np.ndarray:
+        return clf.predict_proba(vectorizer.transform(texts))
+
+    predict(test_texts[:WARMUP_TEXTS])  # warm-up
+    probs, seconds = timed(lambda: predict(test_texts), repeats)
+    report = classification_report(y_test, probs, labels)
+    return {"model": "tfidf", **metrics_of(report), "train_min": train_s / 60, "fit_min": None,
+            "predict_per_s": len(test_texts) / min(seconds), "predict_s": seconds,
+            "predict_setup": "TfidfVectorizer.transform + LogisticRegression.predict_proba, all texts at once, 1 process",
+            "details": {"C": best_c, "grid": grid, "features": int(x_train.shape[1]), "train_docs": len(x_train_texts),
+                        "test_report": report}}
+
+
+def run_neural(model: str, corpus: str, out: Path, train_source: str | None, args: argparse.Namespace,
+               lm_run: str | None, test_texts: list[str], test_labels: list[str], threads: int) -> dict[str, Any]:
+    config_path, overrides = model_config(model, corpus, train_source, args.max_minutes, lm_run)
+    run_dir = out / model
+    fresh_run_dir(run_dir, args.overwrite)
+    log(f"\n== {model}: {config_path.relative_to(ROOT)} " + " ".join(f"--set {o}" for o in overrides))
+    config = load_job_config(config_path, overrides)
+    torch.set_num_threads(threads)  # a config's train.num_threads must not leak into the next model
+    t0 = time.perf_counter()
+    result = train_classifier(config, run_dir, progress=False, log=log)
+    train_s = time.perf_counter() - t0
+    test_report = result.reports.get("test")
+
+    torch.set_num_threads(threads)
+    predictor = Predictor.load(run_dir)
+    labels = predictor.labels.labels
+    index = {label: i for i, label in enumerate(labels)}
+    y_test = np.array([index[y] for y in test_labels])
+    workers = auto_workers(len(test_texts), args.predict_workers)
+    predictor.predict(test_texts[:WARMUP_TEXTS], batch_size=args.predict_batch_size, workers=args.predict_workers)
+    out_rows, seconds = timed(lambda: predictor.predict(test_texts, batch_size=args.predict_batch_size,
+                                                        workers=args.predict_workers), args.repeats)
+    probs = np.array([[row["probs"][n] for n in labels] for row in out_rows])
+    predictor_report = classification_report(y_test, probs, labels)
+    metrics = metrics_of(test_report) if test_report is not None else metrics_of(predictor_report)
+    agree = test_report is not None and abs(test_report["accuracy"] - predictor_report["accuracy"]) < 1e-9
+    if not agree:
+        log(f"WARNING {model}: the Predictor on raw test texts gives accuracy {predictor_report['accuracy']:.4f}, "
+            f"the training-time test report {test_report['accuracy'] if test_report else float('nan'):.4f}")
+    n_params = sum(p.numel() for p in predictor.model.parameters())
+    return {"model": model, **metrics, "train_min": train_s / 60, "fit_min": fit_minutes(run_dir),
+            "predict_per_s": len(test_texts) / min(seconds), "predict_s": seconds,
+            "predict_setup": f"Predictor.predict(batch_size={args.predict_batch_size}, workers={args.predict_workers} "
+                             f"-> {workers} pipeline process(es)), torch {torch.get_num_threads()} threads",
+            "details": {"config": str(config_path.relative_to(ROOT)), "overrides": overrides, "run_dir": str(run_dir),
+                        "stop_reason": result.fit.stop_reason, "steps": result.fit.step, "epochs": result.fit.epoch,
+                        "best_step": result.fit.best_step, "parameters": n_params,
+                        "valid": metrics_of(result.reports["valid"]) if "valid" in result.reports else None,
+                        "predictor_test": metrics_of(predictor_report), "predictor_agrees_with_eval": agree,
+                        "test_report": test_report}}
+
+
+def ensure_lm(corpus: str, out: Path, train_source: str, minutes: float, overwrite: bool) -> tuple[str, float | None, list[str] | None]:
+    """(LM run dir, minutes spent training it here or None, the command) - trains one when needed."""
+    run_dir = out / "lm"
+    cmd = lm_command(corpus, train_source, run_dir, minutes)
+    if has_best(run_dir) and not overwrite:
+        log(f"\n== lm: reusing {run_dir} (pass --overwrite to train it again)")
+        return str(run_dir), None, cmd
+    fresh_run_dir(run_dir, True)
+    shown = " ".join(c if " " not in c else repr(c) for c in cmd[2:])
+    log(f"\n== lm: textseq {shown}")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)  # its own process: train.num_threads=1 stays there
+    return str(run_dir), (time.perf_counter() - t0) / 60, cmd
+
+
+# --------------------------------------------------------------------------------------- output
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | accuracy | macro-F1 | train min | predict reviews/s |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {fmt(r['accuracy'], '.4f')} | {fmt(r['macro_f1'], '.4f')} | "
+                     f"{fmt(r['train_min'], '.2f')} | {fmt(r['predict_per_s'], ',.0f')} |")
+    return "\n".join(lines)
+
+
+def target_checks(corpus: str, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+
+    def add(name: str, ok: bool | None, detail: str) -> None:
+        checks.append({"target": name, "met": ok, "detail": detail})
+
+    b = rows.get("bilstm_glove")
+    if corpus == "imdb":
+        add(f"bilstm_glove accuracy >= {TARGET_BILSTM_ACCURACY:.0%}", None if b is None else b["accuracy"] >= TARGET_BILSTM_ACCURACY,
+            "not run" if b is None else f"{b['accuracy']:.4f}")
+    else:
+        add(f"bilstm_glove accuracy >= {TARGET_BILSTM_ACCURACY:.0%}", None,
+            "an IMDB target; " + ("not run" if b is None else f"{b['accuracy']:.4f} on Rotten Tomatoes sentences"))
+    lm, tf = rows.get("lm_transfer"), rows.get("tfidf")
+    add("lm_transfer accuracy > tfidf accuracy", None if lm is None or tf is None else lm["accuracy"] > tf["accuracy"],
+        "not run" if lm is None or tf is None else f"{lm['accuracy']:.4f} vs {tf['accuracy']:.4f}")
+    for name, r in rows.items():
+        if name != "tfidf":
+            add(f"{name} prediction >= {TARGET_THROUGHPUT:.0f} reviews/s", r["predict_per_s"] >= TARGET_THROUGHPUT,
+                f"{r['predict_per_s']:,.0f}/s ({r['predict_setup']})")
+    return checks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", choices=("imdb", "rotten-tomatoes"), default="imdb")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="run these, in this order")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="train.max_minutes of every neural model (default: each config's own)")
+    parser.add_argument("--lm-run", default=None, help="existing `textseq train-lm` run dir for lm_transfer")
+    parser.add_argument("--lm-minutes", type=float, default=None,
+                        help=f"train.max_minutes of the LM trained without --lm-run (default: --max-minutes, "
+                             f"else {LM_DOCUMENTED_MINUTES:g} as documented)")
+    parser.add_argument("--out", default="runs/bench-sentiment", help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing run directories under --out")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (logs on stderr)")
+    parser.add_argument("--limit-train", type=int, default=None, metavar="N",
+                        help="train on the first N training documents only (smoke tests)")
+    parser.add_argument("--predict-batch-size", type=int, default=256, help="Predictor.predict batch_size")
+    parser.add_argument("--predict-workers", type=int, default=0,
+                        help="Predictor.predict workers (0 = textseq's automatic choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for training and prediction (default: torch's own choice, the cores)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed prediction passes (the fastest is reported)")
+    args = parser.parse_args()
+
+    out = (Path(args.out) if Path(args.out).is_absolute() else Path.cwd() / args.out) / args.corpus
+    out.mkdir(parents=True, exist_ok=True)
+    os.chdir(ROOT)  # the configs name their pipelines relative to the checkout
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine()
+    threads = torch.get_num_threads()
+    log(f"machine: {machine_line(info)}")
+
+    train_source = limited_train(args.corpus, args.limit_train, out) if args.limit_train else None
+    test_texts, test_labels = read_texts(f"{args.corpus}:test")
+    labels = sorted(set(test_labels))  # neg, pos: the order textseq's LabelSet uses for these corpora
+    y_test = np.array([labels.index(y) for y in test_labels])
+    log(f"{args.corpus}: test split {len(test_texts):,} documents; training on "
+        f"{train_source or args.corpus + ':train'}")
+
+    results: dict[str, Any] = {"benchmark": "sentiment", "corpus": args.corpus, "machine": info,
+                               "argv": sys.argv[1:], "limit_train": args.limit_train, "test_documents": len(test_texts),
+                               "models": []}
+    rows: dict[str, dict[str, Any]] = {}
+
+    def save() -> None:
+        results["checks"] = target_checks(args.corpus, rows)
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+
+    for model in args.models:
+        if model == "tfidf":
+            log("\n== tfidf: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2) + LogisticRegression")
+            row = run_tfidf(train_source or f"{args.corpus}:train", args.corpus, test_texts, y_test, labels, args.repeats)
+        else:
+            lm_run = None
+            if model == "lm_transfer":
+                lm_run = args.lm_run
+                if lm_run is None:
+                    minutes = args.lm_minutes or args.max_minutes or LM_DOCUMENTED_MINUTES
+                    lm_run, lm_min, cmd = ensure_lm(args.corpus, out, train_source or f"{args.corpus}:train", minutes,
+                                                    args.overwrite)
+                    results["lm"] = {"run_dir": lm_run, "train_min": lm_min, "command": cmd[2:]}
+                else:
+                    results["lm"] = {"run_dir": lm_run, "train_min": None, "command": None}
+            row = run_neural(model, args.corpus, out, train_source, args, lm_run, test_texts, test_labels, threads)
+            if model == "lm_transfer":
+                row["details"]["lm_train_min"] = results["lm"]["train_min"]
+        rows[model] = row
+        results["models"].append(row)
+        log(f"-- {model}: accuracy {row['accuracy']:.4f} | macro_f1 {row['macro_f1']:.4f} | train {row['train_min']:.2f} min | "
+            f"predict {row['predict_per_s']:,.0f} reviews/s")
+        save()
+
+    save()
+    say = log if args.json else print
+    say(f"\nmachine: {machine_line(info)}")
+    say(f"corpus: {args.corpus}, test split ({len(test_texts):,} documents); trained on "
+        f"{train_source or args.corpus + ':train'}" + (f"; train.max_minutes={args.max_minutes}" if args.max_minutes else ""))
+    say("")
+    say(table(results["models"]))
+    say("")
+    for r in results["models"]:
+        say(f"- {r['model']}: predict with {r['predict_setup']}; passes {', '.join(f'{s:.2f}s' for s in r['predict_s'])}"
+            + (f"; trainer clock {r['fit_min']:.2f} min, stopped by {r['details']['stop_reason']} at step "
+               f"{r['details']['steps']} (best {r['details']['best_step']})" if r["model"] != "tfidf" else
+               f"; C={r['details']['C']}"))
+    if "lm" in results:
+        lm = results["lm"]
+        say(f"- LM for transfer: {lm['run_dir']}" + (f", trained here in {lm['train_min']:.2f} min" if lm["train_min"] else ""))
+    say("\ntargets:")
+    for c in results["checks"]:
+        mark = {True: "MET", False: "NOT MET", None: "n/a"}[c["met"]]
+        say(f"  [{mark}] {c['target']}: {c['detail']}")
+    say(f"\nresults: {out / 'results.json'}")
+    if args.json:
+        print(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
