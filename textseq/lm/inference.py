@@ -194,7 +194,8 @@ def generate_text(source: Any, prime: str = "\n", length: int = 200, temperature
 
 def _detokenize(codec: TokenCodec, prime_ids: list[int], ids: Iterator[int]) -> Iterator[str]:
     if codec.name == "words":  # tokens joined by spaces; end-of-sequence is the line break between documents
-        at_line_start = True
+        # The first new word needs a space unless the prime ended a line (or there was no prime).
+        at_line_start = not prime_ids or prime_ids[-1] == codec.eos_id
         for i in ids:
             if i == codec.eos_id:
                 at_line_start = True
