@@ -108,3 +108,16 @@ def test_resume_refuses_a_changed_model(clf_run_copy, capsys):
 def test_existing_run_needs_resume(clf_run, capsys):
     assert main(["train-classifier", "-c", str(clf_run.parent / "job.yaml"), "-o", str(clf_run)]) == 2
     assert "already holds checkpoints" in capsys.readouterr().err
+
+
+def test_startup_line_describes_the_model_that_is_built(tmp_path):
+    from textseq.classify import train_classifier
+
+    from .conftest import tiny_config
+
+    lines: list[str] = []
+    config = tiny_config(tmp_path, model={"kind": "bag"}, train={"max_steps": 2, "eval_every": 2})
+    train_classifier(config, tmp_path / "run", log=lines.append, progress=False)
+    model_line = next(line for line in lines if line.startswith("model: "))
+    assert model_line.startswith("model: bag mean of word vectors, emb 16")
+    assert "gru" not in model_line and "pooling" not in model_line

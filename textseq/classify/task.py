@@ -178,8 +178,9 @@ def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path
     mconfig = model_config(config, prepared, weights, lm.config if lm is not None else None)
     model = build_classifier(mconfig, weights)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {mconfig.kind} {mconfig.cell} {mconfig.num_layers}x{mconfig.hidden_size}"
-        f"{' bi' if mconfig.bidirectional else ''}, pooling {mconfig.pooling}, emb {mconfig.emb_dim} ({mconfig.embedder}"
+    encoder = (f"{mconfig.cell} {mconfig.num_layers}x{mconfig.hidden_size}{' bi' if mconfig.bidirectional else ''}, "
+               f"pooling {mconfig.pooling}" if mconfig.kind == "recurrent" else "mean of word vectors")
+    log(f"model: {mconfig.kind} {encoder}, emb {mconfig.emb_dim} ({mconfig.embedder}"
         f"{', frozen' if mconfig.freeze_embeddings else ''}), {len(prepared.labels)} classes, {n_params / 1e6:.2f}M parameters"
         + (f", class weights {[round(w, 3) for w in mconfig.class_weights]}" if mconfig.class_weights else ""))
 
