@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -46,23 +44,11 @@ from textseq.lm.config import LMJobConfig, load_job_config
 from textseq.lm.prepare import prepare
 from textseq.train.callbacks import Callback
 from textseq.train.serialize import capture_rng, restore_rng
+from common import describe, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [ROOT / "configs" / "lm" / "char_lstm.yaml", ROOT / "configs" / "lm" / "char_gru.yaml"]
 TARGET_BPC, TARGET_MINUTES = 2.25, 15.0
-
-
-def machine() -> str:
-    """CPU model, cores, torch version: one line for the header and the JSON."""
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} | {os.cpu_count()} cores | torch {torch.__version__} | python {platform.python_version()}"
 
 
 class MarkRecorder(Callback):
@@ -172,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(d)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {describe(machine_info())}")
     print(f"mode: {mode} | marks {', '.join(f'{m:g}' for m in marks)} min | {len(configs)} model(s) one after another, "
           f"{per_model:g} min of training each, {per_model * len(configs):g} min in all (+ evaluation and data preparation)")
     if not args.separate_runs and len(marks) > 1:
@@ -183,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def save() -> None:
         out_json.write_text(json.dumps({
-            "machine": machine(), "mode": mode, "marks_minutes": marks, "overrides": args.overrides,
+            "machine": machine_info(), "mode": mode, "marks_minutes": marks, "overrides": args.overrides,
             "target": {"minutes": TARGET_MINUTES, "bpc": TARGET_BPC}, "results": results}, indent=1) + "\n",
             encoding="utf-8")
 

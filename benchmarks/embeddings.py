@@ -39,7 +39,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -47,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from common import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "embed"
@@ -65,26 +65,10 @@ def log(msg: str) -> None:
 def machine() -> dict[str, Any]:
     import gensim
     import numpy
-    import torch
 
     import textseq
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gensim": gensim.__version__,
-            "numpy": numpy.__version__, "textseq": textseq.__version__, "platform": platform.platform()}
+    return machine_info(gensim=gensim.__version__, numpy=numpy.__version__, textseq=textseq.__version__)
 
 
 # ----------------------------------------------------------------------------- configs

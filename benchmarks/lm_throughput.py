@@ -32,8 +32,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -54,6 +52,7 @@ from textseq.lm.prepare import prepare
 from textseq.models.lm import RecurrentLM
 from textseq.train.callbacks import Callback
 from textseq.train.optim import param_groups
+from common import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "lm" / "char_lstm.yaml"
@@ -61,21 +60,6 @@ TARGET = 0.95  # textseq / tight
 
 
 # ------------------------------------------------------------------------------------ machine
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, torch version and threads, for the table header."""
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "loadavg_1m": round(load[0], 2)}
 
 
 # ------------------------------------------------------------------------------------ (a) textseq
@@ -147,11 +131,10 @@ def premade_windows(tokens: np.ndarray, batch: int, bptt: int, n: int) -> list[t
     return [windows[i % len(windows)] for i in range(n)]
 
 
-def run_tight(config: LMJobConfig, vocab: int, windows: list[tuple[torch.Tensor, torch.Tensor]], warmup: int,
-              steps: int) -> dict[str, Any]:
-    """Same RecurrentLM + AdamW + clipping on pre-made tensors; nothing else."""
-    torch.manual_seed(config.seed)
-    model = RecurrentLM(config.lm_config(vocab)).train()
+def _timed_loop(model: RecurrentLM, config: LMJobConfig, windows: list[tuple[torch.Tensor, torch.Tensor]], warmup: int,
+                steps: int, forward: Any) -> dict[str, Any]:
+    """AdamW + clipping + detached carried state over pre-made windows; `forward(x, y, state)` returns
+    (loss, state). Timed from the end of step `warmup` to the end of step `warmup + steps`."""
     opt_cfg = config.train.optimizer
     optimizer = torch.optim.AdamW(param_groups(model, opt_cfg.weight_decay), lr=opt_cfg.lr, betas=tuple(opt_cfg.betas),
                                   eps=opt_cfg.eps)
@@ -159,8 +142,7 @@ def run_tight(config: LMJobConfig, vocab: int, windows: list[tuple[torch.Tensor,
     clip = config.train.clip_norm if config.train.clip_norm is not None else float("inf")
     state, tokens, start = None, 0, 0.0
     for i, (x, y) in enumerate(windows[: warmup + steps]):
-        logits, state = model(x, state)  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        loss, state = forward(x, y, state)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip)
@@ -171,6 +153,19 @@ def run_tight(config: LMJobConfig, vocab: int, windows: list[tuple[torch.Tensor,
         elif i + 1 > warmup:
             tokens += y.numel()
     return {"seconds": time.perf_counter() - start, "tokens": tokens, "threads": torch.get_num_threads()}
+
+
+def run_tight(config: LMJobConfig, vocab: int, windows: list[tuple[torch.Tensor, torch.Tensor]], warmup: int,
+              steps: int) -> dict[str, Any]:
+    """Same RecurrentLM + AdamW + clipping on pre-made tensors; nothing else."""
+    torch.manual_seed(config.seed)
+    model = RecurrentLM(config.lm_config(vocab)).train()
+
+    def forward(x: torch.Tensor, y: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        logits, state = model(x, state)  # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1)), state
+
+    return _timed_loop(model, config, windows, warmup, steps, forward)
 
 
 def run_tight_seq_first(config: LMJobConfig, vocab: int, windows: list[tuple[torch.Tensor, torch.Tensor]], warmup: int,
@@ -187,30 +182,17 @@ def run_tight_seq_first(config: LMJobConfig, vocab: int, windows: list[tuple[tor
     rnn = fused(m.emb_dim, m.hidden_size, m.num_layers, dropout=m.dropout_layers if m.num_layers > 1 else 0.0)
     rnn.load_state_dict(model.rnn.state_dict())
     model.rnn = rnn  # registered in place of the batch-first one, so the optimizer sees it
-    opt_cfg = config.train.optimizer
-    optimizer = torch.optim.AdamW(param_groups(model, opt_cfg.weight_decay), lr=opt_cfg.lr, betas=tuple(opt_cfg.betas),
-                                  eps=opt_cfg.eps)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    clip = config.train.clip_norm if config.train.clip_norm is not None else float("inf")
-    state, tokens, start = None, 0, 0.0
-    for i, (x, y) in enumerate(windows[: warmup + steps]):
+
+    def forward(x: torch.Tensor, y: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         emb = model.drop_emb(model.embedding(x.t()))  # (T, B, E)
         out, state = model.rnn(emb, state)  # (T, B, H)
         out = model.drop_out(out)
         if model.proj is not None:
             out = model.proj(out)  # (T, B, E)
         logits = model.decoder(out)  # (T, B, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.t().reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
-        optimizer.step()
-        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-        if i + 1 == warmup:
-            start = time.perf_counter()
-        elif i + 1 > warmup:
-            tokens += y.numel()
-    return {"seconds": time.perf_counter() - start, "tokens": tokens, "threads": torch.get_num_threads()}
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.t().reshape(-1)), state
+
+    return _timed_loop(model, config, windows, warmup, steps, forward)
 
 
 # ------------------------------------------------------------------------------------ (c) reference loop
@@ -344,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(threads)  # the Trainer sets the same from the config
     if config.train.device not in ("cpu", "auto") or (config.train.device == "auto" and torch.cuda.is_available()):
         raise SystemExit("this benchmark measures the CPU loops; use --set train.device=cpu")
-    info = machine()
+    info = machine_info()
     B, T = config.data.batch_size, config.data.bptt
     m = config.model
     print(f"machine: {info['cpu']} | {info['cores']} cores | torch {info['torch']} | python {info['python']} | "

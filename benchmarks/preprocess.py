@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import time
 import unicodedata
@@ -20,6 +19,7 @@ from pathlib import Path
 from textseq.corpora import corpus_path
 from textseq.text.pipeline import Pipeline
 from textseq.text.stopwords import stopword_set
+from common import cpu_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "preprocess" / "default.yaml"
 _WS = re.compile(r"\s+")
@@ -108,7 +108,7 @@ def main() -> None:
 
     texts = load_reviews(args.docs)
     words = sum(len(t.split()) for t in texts)
-    print(f"IMDB train: {len(texts):,} reviews, {words:,} words; {platform.processor() or platform.machine()}, "
+    print(f"IMDB train: {len(texts):,} reviews, {words:,} words; {cpu_model()}, "
           f"textseq jobs={args.jobs}")
     Pipeline.load(CONFIG)(texts[0])  # load resources once, outside the timings, for every contestant
     ours, t_ours = timed(run_textseq, texts, args.jobs)

@@ -48,7 +48,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -67,6 +66,7 @@ from textseq.classify.task import train_classifier
 from textseq.config import read_yaml
 from textseq.corpora.readers import iter_documents
 from textseq.data.classification import auto_workers
+from common import describe, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTIMENT = ROOT / "configs" / "sentiment"
@@ -92,39 +92,15 @@ def log(message: str) -> None:
 
 # --------------------------------------------------------------------------------------- machine
 def machine() -> dict[str, Any]:
-    """CPU model, cores, memory, load, library versions."""
-    cpu = platform.processor() or "?"
-    mem_gib = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gib = round(int(line.split()[1]) / 2**20, 1)
-                break
-    except OSError:
-        pass
+    """The common machine description, plus scikit-learn, spaCy and CUDA."""
     import sklearn
+    import spacy
 
-    try:
-        import spacy
-
-        spacy_version = spacy.__version__
-    except ImportError:
-        spacy_version = None
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib, "load_average_at_start": load,
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "scikit_learn": sklearn.__version__, "spacy": spacy_version,
-            "cuda": torch.cuda.is_available()}
+    return machine_info(scikit_learn=sklearn.__version__, spacy=spacy.__version__, cuda=torch.cuda.is_available())
 
 
 def machine_line(m: dict[str, Any]) -> str:
-    load = ", ".join(f"{x:.2f}" for x in m["load_average_at_start"]) if m["load_average_at_start"] else "?"
-    return (f"{m['cpu']} | {m['cores']} cores | {m['memory_gib']} GiB | load {load} | python {m['python']} | "
-            f"torch {m['torch']} ({m['torch_threads']} threads) | scikit-learn {m['scikit_learn']} | spaCy {m['spacy']}")
+    return f"{describe(m)} | scikit-learn {m['scikit_learn']} | spaCy {m['spacy']}"
 
 
 # --------------------------------------------------------------------------------------- data
