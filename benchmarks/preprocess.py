@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import time
 import unicodedata
 from pathlib import Path
@@ -104,29 +105,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=5000, help="IMDB training reviews to process")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for textseq")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, contestant order rotated; medians reported")
     args = parser.parse_args()
 
     texts = load_reviews(args.docs)
     words = sum(len(t.split()) for t in texts)
-    print(f"IMDB train: {len(texts):,} reviews, {words:,} words; {cpu_model()}, "
-          f"textseq jobs={args.jobs}")
+    print(f"IMDB train: {len(texts):,} reviews, {words:,} words; {cpu_model()}, textseq jobs={args.jobs}, "
+          f"{args.rounds} round(s), order rotated, medians")
     Pipeline.load(CONFIG)(texts[0])  # load resources once, outside the timings, for every contestant
-    ours, t_ours = timed(run_textseq, texts, args.jobs)
-    spacy_out, t_spacy = timed(run_spacy, texts)
-    (nltk_out, nltk_kind), t_nltk = timed(run_nltk, texts)
-    (wt_out, _), t_wt = timed(run_nltk, texts, True)
-    ours_norm, t_norm = timed(run_textseq, texts, args.jobs, "normalized")
-    assert ours_norm == ours  # the offsets mode changes spans, never tokens
-
-    rows = [("textseq (original offsets)", t_ours, ours), ("textseq (normalized offsets)", t_norm, ours_norm),
-            ("spaCy nlp.pipe", t_spacy, spacy_out), (f"NLTK Treebank + {nltk_kind}", t_nltk, nltk_out),
-            (f"NLTK word_tokenize + {nltk_kind}", t_wt, wt_out)]
+    lemmas = run_nltk(texts[:1])[1]  # "WordNet lemmas", or Porter stems where WordNet is absent
+    contestants = {
+        "textseq (original offsets)": lambda: run_textseq(texts, args.jobs),
+        "textseq (normalized offsets)": lambda: run_textseq(texts, args.jobs, "normalized"),
+        "spaCy nlp.pipe": lambda: run_spacy(texts),
+        f"NLTK Treebank + {lemmas}": lambda: run_nltk(texts)[0],
+        f"NLTK word_tokenize + {lemmas}": lambda: run_nltk(texts, True)[0],
+    }
+    names = list(contestants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, list[list[str]]] = {}
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            outputs[name], secs = timed(contestants[name])
+            times[name].append(secs)
+        print(f"round {r + 1}: " + " | ".join(f"{n} {times[n][-1]:.2f}s" for n in order))
+    assert outputs["textseq (normalized offsets)"] == outputs["textseq (original offsets)"]  # spans differ, tokens never
+    med = {name: statistics.median(ts) for name, ts in times.items()}
     print(f"{'pipeline':<42} {'seconds':>8} {'words/s':>10} {'tokens out':>11}")
-    for name, secs, out in rows:
-        print(f"{name:<42} {secs:8.2f} {words / secs:10,.0f} {sum(map(len, out)):11,}")
-    for label, secs in (("original offsets", t_ours), ("normalized offsets", t_norm)):
+    for name in names:
+        print(f"{name:<42} {med[name]:8.2f} {words / med[name]:10,.0f} {sum(map(len, outputs[name])):11,}")
+    t_spacy, t_tb, t_wt = med["spaCy nlp.pipe"], med[names[3]], med[names[4]]
+    for label in ("original offsets", "normalized offsets"):
+        secs = med[f"textseq ({label})"]
         print(f"textseq ({label}) / spaCy: {t_spacy / secs:.2f}x (target >= 1.5x); / NLTK Treebank: "
-              f"{t_nltk / secs:.2f}x, / NLTK word_tokenize: {t_wt / secs:.2f}x (target >= 5x)")
+              f"{t_tb / secs:.2f}x, / NLTK word_tokenize: {t_wt / secs:.2f}x (target >= 5x)")
+    ours, spacy_out = outputs["textseq (original offsets)"], outputs["spaCy nlp.pipe"]
     agree = sum(a == b for a, b in zip(ours, spacy_out)) / len(texts)
     print(f"documents where textseq and spaCy output are identical: {agree:.1%}")
 

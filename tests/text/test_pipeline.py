@@ -188,3 +188,13 @@ def test_map_dataset_missing_column(default):
 def test_tokens_are_plain_tokens(default):
     toks = default("Dogs bark")
     assert all(type(t) is Token for t in toks)
+
+
+def test_results_survive_packing_for_other_processes(default):
+    from textseq.text.pipeline import pack_results, unpack_results
+
+    results = default.run_batch([SAMPLE, "", "Dogs bark", "\u00e9t\u00e9 \U0001f44d"])
+    assert unpack_results(pack_results(results)) == results
+    assert all(type(t) is Token for toks in unpack_results(pack_results(results)) for t in toks)
+    texts = Pipeline.from_spec([{"stage": "case"}]).run_batch(["A", "B"])
+    assert unpack_results(pack_results(texts)) == ["a", "b"]

@@ -17,6 +17,7 @@ import sys
 from array import array
 from collections import deque
 from contextlib import contextmanager
+from itertools import repeat
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
@@ -311,17 +312,17 @@ def _run_in_worker(batch: list[str]) -> Any:
 
 
 def pack_results(results: list[Any]) -> Any:
-    """Token lists -> (strings, offsets as bytes) per document: about 7x cheaper to send between
-    processes than pickled Token tuples. Text results are sent as they are."""
+    """Token lists -> (strings, starts, ends as bytes) per document: far cheaper to send between
+    processes than pickled Token tuples, and built in C (zip, array). Text results go as they are."""
     if not results or isinstance(results[0], str):
         return results
     packed = []
     for toks in results:
-        offsets = array("q")
-        for tok in toks:
-            offsets.append(tok[1])
-            offsets.append(tok[2])
-        packed.append(([tok[0] for tok in toks], offsets.tobytes()))
+        if not toks:
+            packed.append(((), b"", b""))
+            continue
+        texts, starts, ends = zip(*toks)
+        packed.append((texts, array("q", starts).tobytes(), array("q", ends).tobytes()))
     return packed
 
 
@@ -331,11 +332,11 @@ def unpack_results(packed: Any) -> list[Any]:
         return packed
     with gc_paused():
         out = []
-        for texts, raw in packed:
-            offsets = array("q")
-            offsets.frombytes(raw)
-            it = iter(offsets)
-            out.append([_new_tuple(Token, (t, a, b)) for t, a, b in zip(texts, it, it)])
+        for texts, raw_starts, raw_ends in packed:
+            starts, ends = array("q"), array("q")
+            starts.frombytes(raw_starts)
+            ends.frombytes(raw_ends)
+            out.append(list(map(_new_tuple, repeat(Token), zip(texts, starts, ends))))
         return out
 
 
