@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from textseq.train.plot import write_figure
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -44,12 +46,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], pa
             ax.text(j, i, f"{cm[i, j]:,}", ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=9)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def plot_attention(source: Any, text: str, path: str | Path, per_row: int = 12) -> Path:
@@ -75,12 +72,7 @@ def plot_attention(source: Any, text: str, path: str | Path, per_row: int = 12) 
     probs = ", ".join(f"{k} {v:.2f}" for k, v in prediction["probs"].items())
     ax.set_title(f"attention weights (? = unknown word); predicted {prediction['label']} ({probs})", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.02)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def _first_valid_text(run_dir: Path) -> str | None:

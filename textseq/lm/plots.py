@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from textseq.registry import Registry
+from textseq.train.plot import write_figure
 
 Plotter = Callable[[Path, Path], list[Path]]
 PLOTTERS: Registry[Plotter] = Registry("task plotter")
@@ -78,8 +79,4 @@ def plot_lm(run_dir: Path, out_dir: Path) -> list[Path]:
     ax.set_ylabel("bits per character")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(out_dir) / "bpc_vs_minutes.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    return [write_figure(fig, Path(out_dir) / "bpc_vs_minutes.png")]

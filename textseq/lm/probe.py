@@ -17,7 +17,7 @@ from textseq.errors import ConfigError
 from textseq.models.lm import LMConfig, RecurrentLM
 from textseq.models.recurrent import LSTM_FORGET_BLOCK, is_lstm
 from textseq.train.diagnostics import grad_through_time, unroll_model
-
+from textseq.train.plot import write_figure
 
 INITS = ("torch", "textseq")
 
@@ -84,10 +84,7 @@ def plot_probe(curves: dict[str, list[float]], path: str | Path, title: str = ""
     ax.set_title(title or "gradient of the last step's loss through time")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def ratio(norms: list[float]) -> float:

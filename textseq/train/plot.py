@@ -49,7 +49,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
                     drawn = True
         if drawn:
             written.append(_save(fig, ax, out / f"{stem}.png", label, log))
-        plt.close(fig)
+        else:
+            plt.close(fig)
 
     # Global and per-layer gradient norms (before clipping) on one log-scale panel.
     norm_keys = sorted({k for r in records if r.get("split") == "train" for k in r if k.startswith("grad_norm")})
@@ -59,8 +60,19 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
             x, y = _series(records, "train", key)
             ax.plot(x, y, linewidth=2 if key == "grad_norm" else 1, label=key)
         written.append(_save(fig, ax, out / "grad_norm.png", "gradient norm (before clipping)", True))
-        plt.close(fig)
     return written
+
+
+def write_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out, write as a 100-dpi PNG (creating the folder) and close `fig`: every textseq plot ends here."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _save(fig: Any, ax: Any, path: Path, label: str, log: bool) -> Path:
@@ -70,6 +82,4 @@ def _save(fig: Any, ax: Any, path: Path, label: str, log: bool) -> Path:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return write_figure(fig, path)
