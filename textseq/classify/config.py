@@ -85,11 +85,11 @@ def _model_fields() -> dict[str, Any]:
 
 
 def _validators() -> dict[str, Any]:
-    names = ("_known_cell", "_known_pooling", "_known_kind", "_positive_sizes")
     out = {}
-    for name in names:
-        decorator = ClassifierConfig.__pydantic_decorators__.field_validators[name]
-        out[name] = field_validator(*decorator.info.fields)(classmethod(decorator.func.__func__))
+    for name, decorator in ClassifierConfig.__pydantic_decorators__.field_validators.items():
+        fields = [f for f in decorator.info.fields if f not in FILLED_FROM_DATA]  # e.g. embedder is filled in
+        if fields:
+            out[name] = field_validator(*fields)(classmethod(decorator.func.__func__))
     return out
 
 

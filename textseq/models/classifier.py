@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -64,28 +64,12 @@ class ClassifierConfig(StrictModel):
     class_weights: list[float] | None = None  # per-class loss weights for imbalanced data
     pad_id: int = Field(default=0, ge=0)  # the id batches pad with; the models go by lengths, so pad values never matter
 
-    @field_validator("cell")
+    @field_validator("cell", "pooling", "embedder", "kind")
     @classmethod
-    def _known_cell(cls, value: str) -> str:
-        CELLS.get(value)  # raises with the list of valid names
-        return value
-
-    @field_validator("pooling")
-    @classmethod
-    def _known_pooling(cls, value: str) -> str:
-        POOLINGS.get(value)
-        return value
-
-    @field_validator("embedder")
-    @classmethod
-    def _known_embedder(cls, value: str) -> str:
-        EMBEDDERS.get(value)
-        return value
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        CLASSIFIERS.get(value)
+    def _known_name(cls, value: str, info: ValidationInfo) -> str:
+        """Each of these names a registry entry; an unknown one is an error listing the valid names."""
+        registry = {"cell": CELLS, "pooling": POOLINGS, "embedder": EMBEDDERS, "kind": CLASSIFIERS}[info.field_name]
+        registry.get(value)
         return value
 
     @field_validator("ff_hidden")
