@@ -95,8 +95,8 @@ def test_last_pooling_of_bidirectional_lstm_is_forward_state_at_end_and_backward
 
 
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
-def test_masked_scratch_run_matches_packed_fused_run(mode):
-    """Scratch modules (masked scan) and torch's (packing) compute the same outputs and final states."""
+def test_masked_scratch_run_matches_fused_run(mode):
+    """Scratch modules (masked scan) and torch's (fused kernel per direction) compute the same outputs and final states."""
     from textseq.models.cells import from_torch
 
     torch.manual_seed(0)
@@ -110,6 +110,28 @@ def test_masked_scratch_run_matches_packed_fused_run(mode):
         torch.testing.assert_close(out, out_f, atol=1e-5, rtol=0)
         torch.testing.assert_close(h, h_f, atol=1e-5, rtol=0)
     assert (out_s[torch.arange(9) >= lengths.unsqueeze(1)] == 0).all()
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
+def test_fused_run_matches_pack_padded_sequence_in_values_and_gradients(mode):
+    """The per-direction run over padded rows is what packing computes: outputs, final states, gradients."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(1)
+    module = CELLS.get(mode)(6, 5, 2, 0.0, True).train()
+    x, lengths = torch.randn(5, 8, 6), torch.tensor([8, 3, 1, 6, 8])
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, h_n = run_recurrent(module, x_ours, lengths)
+    packed, state = module(pack_padded_sequence(x_ref, lengths, batch_first=True, enforce_sorted=False))
+    ref_out, _ = pad_packed_sequence(packed, batch_first=True, total_length=8)
+    ref_h = state[0] if isinstance(state, tuple) else state
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(h_n, ref_h, atol=1e-5, rtol=0)
+    ours = torch.autograd.grad((out.sin().sum() + h_n.cos().sum()), [x_ours, *module.parameters()])
+    ref = torch.autograd.grad((ref_out.sin().sum() + ref_h.cos().sum()), [x_ref, *module.parameters()])
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert (ours[0][1, 3:] == 0).all()  # no gradient reaches padding positions
 
 
 # -- config and input errors -----------------------------------------------------------------------------

@@ -6,8 +6,12 @@
 Padding never reaches a result: a review alone and the same review in a padded batch get the same
 probabilities. The recurrent encoder is length-aware whatever its implementation:
 
-    torch's nn.LSTM/GRU/RNN   pack_padded_sequence: the kernel never sees padding; h_n of the
-                              backward direction is its state after reading the first token
+    torch's nn.LSTM/GRU/RNN   one call of torch's fused kernel per layer and direction on the
+                              padded batch: padding sits after each row's tokens, so the forward
+                              direction reads every real token before any padding, and the backward
+                              direction reads each row reversed within its own length; final states
+                              are gathered at length-1. (pack_padded_sequence does the same job, but
+                              with uneven lengths its CPU kernel is ~20x slower to train.)
     textseq's scratch cells   masked scan (they take no PackedSequence): at steps t >= length the
                               state is kept, so the forward state stops at length-1 and the backward
                               direction, running T-1 .. 0, stays at its zero initial state through the
@@ -20,13 +24,13 @@ and the poolings mask positions >= length. Saved as `model.safetensors` + `confi
 from __future__ import annotations
 
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textseq.config import StrictModel
 from textseq.errors import InputError
@@ -108,11 +112,54 @@ def run_recurrent(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> 
     return runner(module, x, lengths)
 
 
-def _run_packed(module: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, state = module(packed)  # h_n comes back in the batch's own order (torch unsorts it)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, D*H), zeros at padding
-    return out, state[0] if isinstance(state, tuple) else state
+def _run_aligned(module: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # x0 x1 x2 [pad pad]: forward reads x0 x1 x2 first, so its outputs up to length-1 never saw padding;
+    # backward reads x2 x1 x0 [pad pad] (each row flipped within its length), then is flipped back.
+    if getattr(module, "proj_size", 0):
+        raise InputError("LSTMs with proj_size are not supported by the classifiers")
+    steps = x.size(1)
+    positions = torch.arange(steps, device=x.device)  # (T,)
+    valid = positions < lengths.unsqueeze(1)  # (B, T)
+    flip = torch.where(valid, lengths.unsqueeze(1) - 1 - positions, positions)  # (B, T); its own inverse
+    last = (lengths - 1).view(-1, 1, 1)  # (B, 1, 1): where each row's final state is
+    layer_in, finals = x, []  # (B, T, I_k)
+    for layer in range(module.num_layers):
+        if layer > 0 and module.dropout > 0.0 and module.training:
+            layer_in = F.dropout(layer_in, module.dropout, training=True)  # between layers, as the module does
+        outs = []
+        for suffix in ("", "_reverse")[:2 if module.bidirectional else 1]:
+            seq = _reorder(layer_in, flip) if suffix else layer_in
+            out = _one_direction(module, layer, suffix, seq)  # (B, T, H)
+            finals.append(out.gather(1, last.expand(-1, 1, out.size(2))).squeeze(1))  # (B, H)
+            outs.append(_reorder(out, flip) if suffix else out)
+        layer_in = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]  # (B, T, D*H)
+    return layer_in.masked_fill(~valid.unsqueeze(-1), 0.0), torch.stack(finals)  # (B, T, D*H), (L*D, B, H)
+
+
+def _reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, T, F) with row b's position t taken from position index[b, t]."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.size(2)))
+
+
+def _one_direction(module: nn.RNNBase, layer: int, suffix: str, x: torch.Tensor) -> torch.Tensor:
+    """Outputs (B, T, H) of one layer and direction of `module`, through a one-layer module of the same
+    kind that borrows that layer's weights (torch.func.functional_call), so the fused kernel runs."""
+    from torch.func import functional_call
+
+    template = _single_layer(type(module), x.size(-1), module.hidden_size, module.bias,
+                             getattr(module, "nonlinearity", None))
+    template.train(module.training)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if module.bias else ("weight_ih", "weight_hh")
+    weights = {f"{n}_l0": getattr(module, f"{n}_l{layer}{suffix}") for n in names}
+    return functional_call(template, weights, (x,))[0]
+
+
+@lru_cache(maxsize=None)
+def _single_layer(cls: type[nn.RNNBase], input_size: int, hidden_size: int, bias: bool,
+                  nonlinearity: str | None) -> nn.RNNBase:
+    # only its shape and kind matter: every call replaces its weights
+    extra = {"nonlinearity": nonlinearity} if nonlinearity else {}
+    return cls(input_size, hidden_size, 1, bias=bias, batch_first=True, **extra)
 
 
 def _run_masked(module: ScratchRecurrent, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +205,7 @@ def _run_by_length(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) ->
 
 RUNNER = Callable[[Any, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 _RUNNERS: tuple[tuple[type, RUNNER], ...] = (
-    (nn.RNNBase, _run_packed), (ScratchRecurrent, _run_masked), (nn.Module, _run_by_length))
+    (nn.RNNBase, _run_aligned), (ScratchRecurrent, _run_masked), (nn.Module, _run_by_length))
 
 
 def _real_tokens(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
