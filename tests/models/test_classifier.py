@@ -46,7 +46,7 @@ def test_cells_under_test_are_all_registered():
 
 
 # -- padding never leaks ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention", "concat"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("cell", ALL_CELLS)
 def test_review_alone_equals_review_in_padded_batch(cell, bidirectional, pooling):
@@ -137,7 +137,7 @@ def test_fused_run_matches_pack_padded_sequence_in_values_and_gradients(mode):
 # -- config and input errors -----------------------------------------------------------------------------
 @pytest.mark.parametrize("key,value,message", [
     ("cell", "lstn", "did you mean 'lstm'"),
-    ("pooling", "avg", "valid: attention, last, max, mean"),
+    ("pooling", "avg", "valid: attention, concat, last, max, mean"),
     ("embedder", "glove", "valid: charngram, pretrained, random"),
     ("kind", "cnn", "valid: bag, recurrent"),
     ("class_weights", [1.0, 2.0], "one per class"),

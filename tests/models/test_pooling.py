@@ -23,8 +23,8 @@ def _outputs(seed: int = 0, pad_value: float | None = None) -> torch.Tensor:
 
 
 def test_registry_names_and_unknown_name():
-    assert POOLINGS.names() == ["attention", "last", "max", "mean"]
-    with pytest.raises(ConfigError, match="valid: attention, last, max, mean"):
+    assert POOLINGS.names() == ["attention", "concat", "last", "max", "mean"]
+    with pytest.raises(ConfigError, match="valid: attention, concat, last, max, mean"):
         make_pooling("avg", F, 8)
 
 
@@ -69,3 +69,15 @@ def test_last_pooling_passes_final_states_through():
     assert pooled is last and weights is None
     with pytest.raises(ConfigError, match="final states"):
         make_pooling("last", F, 1)(_outputs(), MASK)
+
+
+def test_concat_is_last_then_max_then_mean_and_triples_the_size():
+    out, last = _outputs(), torch.randn(B, F)
+    pool = make_pooling("concat", F, 1)
+    pooled, weights = pool(out, MASK, last)
+    assert pool.output_size == 3 * F and pooled.shape == (B, 3 * F) and weights is None
+    torch.testing.assert_close(pooled[:, :F], last)
+    torch.testing.assert_close(pooled[:, F:2 * F], make_pooling("max", F, 1)(out, MASK)[0])
+    torch.testing.assert_close(pooled[:, 2 * F:], masked_mean(out, MASK))
+    with pytest.raises(ConfigError, match="final states"):
+        pool(out, MASK)

@@ -5,18 +5,21 @@
     # [{"label": "pos", "probs": {"neg": 0.03, "pos": 0.97}}, {"label": "neg", "probs": {...}}]
     evaluate_classifier("runs/imdb-bilstm", "imdb:test")           # accuracy, macro_f1, confusion, ...
 
-Speed: texts are preprocessed in batches (worker processes for large inputs), very long texts are
-cut before the pipeline, documents are sorted by length so batches carry little padding, and the
-model runs under torch.inference_mode. Only JSON and safetensors are read from the run (never pickle).
+Speed: texts stream through the pipeline in batches (worker processes for large inputs) while the
+model labels the chunks already preprocessed, very long texts are cut before the pipeline,
+documents are sorted by length inside a chunk so batches carry little padding, and the model runs
+under torch.inference_mode. Only JSON and safetensors are read from the run (never pickle).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from itertools import islice
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -80,12 +83,24 @@ class Predictor:
         ids = self.encoder.encode(texts, auto_workers(len(texts), workers), stats)
         return EncodedSplit.from_lists(ids, None, stats)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256, workers: int = 0) -> np.ndarray:
-        """(N, C) class probabilities, in input order; columns follow `self.labels.labels`."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256, workers: int = 0,
+                      chunk_size: int = 1024) -> np.ndarray:
+        """(N, C) class probabilities, in input order; columns follow `self.labels.labels`.
+
+        Texts go through the pipeline as a stream and the model runs on each `chunk_size` of them
+        (sorted by length inside the chunk) while worker processes, when there are any, already
+        preprocess the next ones; with workers the model runs on one torch thread, since OpenMP
+        threads competing with busy workers for the same cores mostly spin."""
         texts = _as_texts(texts)
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return predict_probs(self.model, self.encode(texts, workers), batch_size, self.pad_id)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        n_workers = auto_workers(len(texts), workers)
+        stats = EncodeStats()
+        ids = (self.encoder.encode_tokens(toks, stats) for toks in self.encoder.tokens(texts, n_workers))
+        with _torch_threads(1 if n_workers > 1 else None):
+            for start, chunk in _chunks(ids, chunk_size):
+                split = EncodedSplit.from_lists(chunk, None, stats)
+                out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id)
+        return out
 
     def predict(self, texts: Sequence[str], batch_size: int = 256, workers: int = 0) -> list[dict[str, Any]]:
         """[{"label": most probable class, "probs": {class: probability}}] per text, in input order."""
@@ -110,6 +125,26 @@ class Predictor:
         names = self.labels.labels
         prediction = {"label": names[int(probs.argmax())], "probs": {n: float(p) for n, p in zip(names, probs)}}
         return tokens, weights, prediction
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
+    """(index of the chunk's first item, up to `size` items) over an iterator."""
+    start = 0
+    while chunk := list(islice(items, size)):
+        yield start, chunk
+        start += len(chunk)
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch.set_num_threads(n) inside the block (None: leave it), restored after."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _as_texts(texts: Iterable[Any]) -> list[str]:

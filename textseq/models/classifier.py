@@ -60,7 +60,7 @@ class ClassifierConfig(StrictModel):
     forget_bias: float = 1.0  # LSTM only; see init_recurrent_
     dropout_emb: float = Field(default=0.1, ge=0.0, lt=1.0)  # on embeddings
     dropout_rnn: float = Field(default=0.2, ge=0.0, lt=1.0)  # between recurrent layers and on the top layer's output
-    pooling: str = "last"  # a name in POOLINGS: last | mean | max | attention (kind=bag always takes the mean)
+    pooling: str = "last"  # a name in POOLINGS: last | mean | max | attention | concat (kind=bag always takes the mean)
     attention_dim: int = Field(default=64, gt=0)
     # The head: hidden sizes of the feed-forward layers before the final linear layer.
     ff_hidden: list[int] = Field(default_factory=list)
@@ -243,7 +243,7 @@ class RecurrentClassifier(nn.Module):
                                                   c.bidirectional), c.forget_bias)
         self.drop_rnn = nn.Dropout(c.dropout_rnn)
         self.pooling = make_pooling(c.pooling, dirs * c.hidden_size, c.attention_dim)
-        self.head = feed_forward(dirs * c.hidden_size, c.ff_hidden, c.num_classes, c.dropout_ff)
+        self.head = feed_forward(self.pooling.output_size, c.ff_hidden, c.num_classes, c.dropout_ff)
         _register_class_weights(self, c)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> ClassifierOutput:

@@ -6,8 +6,10 @@
     max        element-wise max over real tokens (padding filled with -inf)
     attention  additive (Bahdanau) attention: score_t = v^T tanh(W h_t), softmax over real tokens;
                its weights are returned, exactly 0 on padding
+    concat     [last ; max ; mean], ULMFiT's concat pooling (Howard & Ruder, 2018): 3F features
 
-Every pooling returns (pooled (B, F), weights (B, T) or None). Rows must have at least one real token.
+Every pooling returns (pooled (B, F'), weights (B, T) or None), F' being its `output_size` (F, or
+3F for concat). Rows must have at least one real token.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class LastPooling(nn.Module):
 
     def __init__(self, dim: int, attention_dim: int = 0) -> None:
         super().__init__()
+        self.output_size = dim
 
     def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
         if last is None:
@@ -44,6 +47,7 @@ class MeanPooling(nn.Module):
 
     def __init__(self, dim: int, attention_dim: int = 0) -> None:
         super().__init__()
+        self.output_size = dim
 
     def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
         return masked_mean(outputs, mask), None
@@ -55,10 +59,25 @@ class MaxPooling(nn.Module):
 
     def __init__(self, dim: int, attention_dim: int = 0) -> None:
         super().__init__()
+        self.output_size = dim
 
     def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
-        filled = outputs.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, T, F)
-        return filled.max(dim=1).values, None  # (B, F)
+        return masked_max(outputs, mask), None
+
+
+@POOLINGS.register("concat")
+class ConcatPooling(nn.Module):
+    """[final states ; masked max ; masked mean]: the last state alone forgets early tokens, the
+    reductions keep them; ULMFiT's classifier head reads this."""
+
+    def __init__(self, dim: int, attention_dim: int = 0) -> None:
+        super().__init__()
+        self.output_size = 3 * dim
+
+    def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
+        if last is None:
+            raise ConfigError("pooling=concat needs an encoder that returns final states (not the bag model)")
+        return torch.cat([last, masked_max(outputs, mask), masked_mean(outputs, mask)], dim=-1), None  # (B, 3F)
 
 
 @POOLINGS.register("attention")
@@ -67,6 +86,7 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, dim: int, attention_dim: int = 64) -> None:
         super().__init__()
+        self.output_size = dim
         self.proj = nn.Linear(dim, attention_dim)  # W (with bias)
         self.score = nn.Linear(attention_dim, 1, bias=False)  # v
 
@@ -76,6 +96,11 @@ class AttentionPooling(nn.Module):
         # -inf, not a large negative number: exp(-inf) is exactly 0, so padding gets no weight at all
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # (B, T)
         return torch.bmm(weights.unsqueeze(1), outputs).squeeze(1), weights  # (B, F), (B, T)
+
+
+def masked_max(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Element-wise max of values (B, T, F) over the positions where mask (B, T) is true -> (B, F)."""
+    return values.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
