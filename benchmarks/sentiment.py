@@ -38,6 +38,10 @@ its minutes are reported separately (lm_train_min) and not included in the class
     .venv/bin/python benchmarks/sentiment.py --corpus rotten-tomatoes --limit-train 400 --max-minutes 0.2 \\
         --models tfidf bag bilstm_glove --out /tmp/bench-sent --overwrite          # smoke test, ~40 s
 
+--predict-only trains nothing: it loads the run directories of an earlier run under --out and
+measures prediction throughput again (for a quieter machine than the one that trained them); the
+accuracy each model gives must be unchanged, and results.json keeps both machines.
+
 Writes OUT/CORPUS/MODEL/ (run directories) and OUT/CORPUS/results.json (rewritten after every
 model); --json prints the same JSON on stdout (the logs go to stderr).
 """
@@ -262,7 +266,27 @@ def run_neural(model: str, corpus: str, out: Path, train_source: str | None, arg
     result = train_classifier(config, run_dir, progress=False, log=log)
     train_s = time.perf_counter() - t0
     test_report = result.reports.get("test")
+    row = measure_prediction(model, run_dir, args, test_texts, test_labels, threads)
+    predictor_report = row["details"].pop("predictor_report")
+    agree = test_report is not None and abs(test_report["accuracy"] - predictor_report["accuracy"]) < 1e-9
+    if not agree:
+        log(f"WARNING {model}: the Predictor on raw test texts gives accuracy {predictor_report['accuracy']:.4f}, "
+            f"the training-time test report {test_report['accuracy'] if test_report else float('nan'):.4f}")
+    metrics = metrics_of(test_report) if test_report is not None else metrics_of(predictor_report)
+    row.update(metrics, train_min=train_s / 60, fit_min=fit_minutes(run_dir))
+    row["details"].update({"config": str(config_path.relative_to(ROOT)), "overrides": overrides,
+                           "stop_reason": result.fit.stop_reason, "steps": result.fit.step, "epochs": result.fit.epoch,
+                           "best_step": result.fit.best_step,
+                           "valid": metrics_of(result.reports["valid"]) if "valid" in result.reports else None,
+                           "predictor_test": metrics_of(predictor_report), "predictor_agrees_with_eval": agree,
+                           "test_report": test_report})
+    return row
 
+
+def measure_prediction(model: str, run_dir: Path, args: argparse.Namespace, test_texts: list[str],
+                       test_labels: list[str], threads: int) -> dict[str, Any]:
+    """Prediction throughput of a trained run's best checkpoint with Predictor.predict on the raw test
+    texts (after a warm-up call); details.predictor_report holds the metrics of what it predicted."""
     torch.set_num_threads(threads)
     predictor = Predictor.load(run_dir)
     labels = predictor.labels.labels
@@ -273,23 +297,29 @@ def run_neural(model: str, corpus: str, out: Path, train_source: str | None, arg
     out_rows, seconds = timed(lambda: predictor.predict(test_texts, batch_size=args.predict_batch_size,
                                                         workers=args.predict_workers), args.repeats)
     probs = np.array([[row["probs"][n] for n in labels] for row in out_rows])
-    predictor_report = classification_report(y_test, probs, labels)
-    metrics = metrics_of(test_report) if test_report is not None else metrics_of(predictor_report)
-    agree = test_report is not None and abs(test_report["accuracy"] - predictor_report["accuracy"]) < 1e-9
-    if not agree:
-        log(f"WARNING {model}: the Predictor on raw test texts gives accuracy {predictor_report['accuracy']:.4f}, "
-            f"the training-time test report {test_report['accuracy'] if test_report else float('nan'):.4f}")
     n_params = sum(p.numel() for p in predictor.model.parameters())
-    return {"model": model, **metrics, "train_min": train_s / 60, "fit_min": fit_minutes(run_dir),
-            "predict_per_s": len(test_texts) / min(seconds), "predict_s": seconds,
+    return {"model": model, "predict_per_s": len(test_texts) / min(seconds), "predict_s": seconds,
             "predict_setup": f"Predictor.predict(batch_size={args.predict_batch_size}, workers={args.predict_workers} "
-                             f"-> {workers} pipeline process(es)), torch {torch.get_num_threads()} threads",
-            "details": {"config": str(config_path.relative_to(ROOT)), "overrides": overrides, "run_dir": str(run_dir),
-                        "stop_reason": result.fit.stop_reason, "steps": result.fit.step, "epochs": result.fit.epoch,
-                        "best_step": result.fit.best_step, "parameters": n_params,
-                        "valid": metrics_of(result.reports["valid"]) if "valid" in result.reports else None,
-                        "predictor_test": metrics_of(predictor_report), "predictor_agrees_with_eval": agree,
-                        "test_report": test_report}}
+                             f"-> {workers} pipeline process(es)), torch {threads} threads"
+                             + (" (1 beside pipeline workers)" if workers > 1 else ""),
+            "details": {"run_dir": str(run_dir), "parameters": n_params,
+                        "predictor_report": classification_report(y_test, probs, labels)}}
+
+
+def remeasure_prediction(model: str, previous: dict[str, Any], out: Path, args: argparse.Namespace,
+                         test_texts: list[str], test_labels: list[str], threads: int) -> dict[str, Any]:
+    """--predict-only: the earlier row of `model` with its prediction throughput measured again."""
+    if model not in previous:
+        raise SystemExit(f"--predict-only: {out / 'results.json'} has no row for {model}; train it first")
+    fresh = measure_prediction(model, out / model, args, test_texts, test_labels, threads)
+    report = fresh["details"].pop("predictor_report")
+    row = previous[model]
+    if abs(report["accuracy"] - row["accuracy"]) > 1e-9:
+        raise SystemExit(f"--predict-only: {model} now predicts accuracy {report['accuracy']:.4f}, the earlier row "
+                         f"says {row['accuracy']:.4f}: the run directory changed")
+    row.update(predict_per_s=fresh["predict_per_s"], predict_s=fresh["predict_s"], predict_setup=fresh["predict_setup"])
+    row["details"]["predict_remeasured"] = time.strftime("%Y-%m-%d %H:%M")
+    return row
 
 
 def ensure_lm(corpus: str, out: Path, train_source: str, minutes: float, overwrite: bool) -> tuple[str, float | None, list[str] | None]:
@@ -365,6 +395,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for training and prediction (default: torch's own choice, the cores)")
     parser.add_argument("--repeats", type=int, default=1, help="timed prediction passes (the fastest is reported)")
+    parser.add_argument("--predict-only", action="store_true",
+                        help="train nothing: measure prediction throughput again for the neural --models of an "
+                             "earlier run under --out (e.g. on a quieter machine) and update its results.json")
     args = parser.parse_args()
 
     out = (Path(args.out) if Path(args.out).is_absolute() else Path.cwd() / args.out) / args.corpus
@@ -387,12 +420,25 @@ def main() -> None:
                                "argv": sys.argv[1:], "limit_train": args.limit_train, "test_documents": len(test_texts),
                                "models": []}
     rows: dict[str, dict[str, Any]] = {}
+    previous: dict[str, dict[str, Any]] = {}
+    if args.predict_only:
+        earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        previous = {r["model"]: r for r in earlier["models"]}
+        results = {**earlier, "predict_machine": info, "predict_argv": sys.argv[1:]}
+        rows = dict(previous)
 
     def save() -> None:
         results["checks"] = target_checks(args.corpus, rows)
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
 
     for model in args.models:
+        if args.predict_only:
+            if model != "tfidf":  # TF-IDF keeps no model on disk; its row stays as it was
+                rows[model] = remeasure_prediction(model, previous, out, args, test_texts, test_labels, threads)
+                log(f"-- {model}: predict {rows[model]['predict_per_s']:,.0f} reviews/s (measured again)")
+            results["models"] = list(rows.values())
+            save()
+            continue
         if model == "tfidf":
             log("\n== tfidf: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2) + LogisticRegression")
             row = run_tfidf(train_source or f"{args.corpus}:train", args.corpus, test_texts, y_test, labels, args.repeats)
