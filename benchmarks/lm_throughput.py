@@ -293,7 +293,7 @@ def run_reference(config: LMJobConfig, vocab: int, train_data: torch.Tensor, war
 def bench_config(path: str, overrides: list[str], warmup: int, steps: int) -> LMJobConfig:
     """The job config with evaluation/checkpoints pushed past the measured steps and a time limit that
     never ends the run first (StepClock stops it). No max_steps, so train_lm still sizes the cosine
-    by time (TimeBudgetCosine) as a real run does, callback cost included."""
+    by time (textseq.train.callbacks.TimeBudgetCosine) as a real run does, callback cost included."""
     never = 10**9
     return load_job_config(path, [
         *overrides,

@@ -203,3 +203,31 @@ def test_config_errors(tmp_path: Path) -> None:
         classifier_trainer(tmp_path, schedule={"name": "plateau"})
     with pytest.raises(ConfigError, match=r"monitor is 'bpc', but evaluate\(\) returned only: loss, ppl"):
         classifier_trainer(tmp_path, evaluate=lambda m: {"loss": 1.0}, monitor="bpc", eval_every=1).fit()
+
+
+def test_time_budget_cosine_ends_at_the_sooner_of_the_time_budget_and_the_step_count() -> None:
+    from types import SimpleNamespace
+
+    from textseq.train.callbacks import TimeBudgetCosine
+
+    class FakeTrainer:
+        def __init__(self, total: int) -> None:
+            self.step, self.clock = 0, 0.0
+            self.schedule = SimpleNamespace(total_steps=total)
+
+        def run_seconds(self) -> float:
+            return self.clock
+
+    for planned, expected in ((500, 100), (80, 80), (TimeBudgetCosine.PROVISIONAL_STEPS, 100)):
+        trainer, budget = FakeTrainer(planned), TimeBudgetCosine(minutes=1.0)
+        budget.on_fit_start(trainer)
+        trainer.clock = 6.0  # 10 steps took 6 s: 100 fit into the 60 s budget
+        budget.on_step_end(trainer, 10, {})
+        assert trainer.schedule.total_steps == expected
+
+    base = TrainConfig(max_minutes=2.0, max_steps=None, schedule={"name": "cosine"})
+    sized, callbacks = TimeBudgetCosine.install(base)
+    assert sized.schedule.total_steps == TimeBudgetCosine.PROVISIONAL_STEPS and len(callbacks) == 1
+    by_epochs, callbacks = TimeBudgetCosine.install(base.model_copy(update={"max_epochs": 3}))
+    assert by_epochs.schedule.total_steps is None and len(callbacks) == 1  # the Trainer sizes it from the epochs
+    assert TimeBudgetCosine.install(base.model_copy(update={"max_minutes": None})) == (base.model_copy(update={"max_minutes": None}), [])

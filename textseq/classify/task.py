@@ -29,7 +29,7 @@ from textseq.classify.prepare import PreparedData, prepare
 from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
 from textseq.errors import ConfigError
 from textseq.models.classifier import ClassifierConfig, build_classifier
-from textseq.train.callbacks import Callback
+from textseq.train.callbacks import Callback, TimeBudgetCosine
 from textseq.train.serialize import seed_everything
 from textseq.train.rundir import RunKind, open_run_dir
 from textseq.train.trainer import FitResult, Trainer
@@ -184,7 +184,8 @@ def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path
         f"{', frozen' if mconfig.freeze_embeddings else ''}), {len(prepared.labels)} classes, {n_params / 1e6:.2f}M parameters"
         + (f", class weights {[round(w, 3) for w in mconfig.class_weights]}" if mconfig.class_weights else ""))
 
-    train_cfg, callbacks, groups = config.train, [Report(log)], None
+    train_cfg, budget = TimeBudgetCosine.install(config.train)  # a run stopped by max_minutes still anneals
+    callbacks, groups = [Report(log), *budget], None
     if lm is not None:
         report = init_from_lm(model, lm)
         log(f"transfer: {len(report.copied)} tensors copied from {config.transfer.lm_run}" +

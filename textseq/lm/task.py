@@ -26,7 +26,7 @@ from textseq.errors import InputError
 from textseq.lm.config import LMJobConfig, load_job_config
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import RecurrentLM
-from textseq.train.callbacks import Callback
+from textseq.train.callbacks import Callback, TimeBudgetCosine
 from textseq.train.config import TrainConfig
 from textseq.train.metrics import evaluate_batches, perplexity
 from textseq.train.serialize import seed_everything
@@ -107,32 +107,6 @@ class Report(Callback):
                      f"bpc {record.get('bpc', float('nan')):.4f}")
 
 
-class TimeBudgetCosine(Callback):
-    """Cosine decay over a time budget: with train.max_minutes and no step count to size the curve,
-    the cosine's length is re-estimated after every step from this invocation's steps per second,
-    so the lr reaches its floor when the budget runs out, on a fast machine or a slow one. The Trainer
-    sees a provisional total (so train_config.yaml shows 1000000); config.yaml keeps the real config.
-    A resumed run decays over its new budget, from the step it resumes at."""
-
-    PROVISIONAL_STEPS = 1_000_000  # lets the Trainer build its schedule; replaced after the first step
-
-    def __init__(self, minutes: float) -> None:
-        self.budget = minutes * 60
-
-    @staticmethod
-    def applies(train: TrainConfig) -> bool:
-        """Cosine, a time limit, and neither schedule.total_steps nor max_steps/max_epochs to size it."""
-        return (train.schedule.name == "cosine" and train.max_minutes is not None and train.schedule.total_steps is None
-                and train.max_steps is None and train.max_epochs is None)
-
-    def on_fit_start(self, trainer: Any) -> None:
-        self.step0 = trainer.step
-
-    def on_step_end(self, trainer: Any, step: int, logs: dict[str, Any]) -> None:
-        elapsed = max(trainer.run_seconds(), 1e-6)  # the trainer's clock: time it excludes is excluded here too
-        trainer.schedule.total_steps = max(step + 1, round(self.step0 + (step - self.step0) * self.budget / elapsed))
-
-
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -187,10 +161,8 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
                         reset_every=data.reset_every)
     evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
     train_cfg, callbacks = config.train, [Report(log), *callbacks]
-    if TimeBudgetCosine.applies(train_cfg):
-        schedule = train_cfg.schedule.model_copy(update={"total_steps": TimeBudgetCosine.PROVISIONAL_STEPS})
-        train_cfg = train_cfg.model_copy(update={"schedule": schedule})
-        callbacks.append(TimeBudgetCosine(train_cfg.max_minutes))  # type: ignore[arg-type]
+    train_cfg, budget = TimeBudgetCosine.install(train_cfg)
+    callbacks += budget
     trainer = Trainer(model, train_cfg, batches, run_dir, evaluate=evaluator, callbacks=callbacks,
                       extra_checkpoint_json=checkpoint_extra(config, prepared, run_dir), progress=show)
     if resume:

@@ -33,3 +33,45 @@ class Callback:
 
     def on_fit_end(self, trainer: "Trainer") -> None:
         """When fit() returns normally (not when it raises)."""
+
+
+class TimeBudgetCosine(Callback):
+    """Cosine decay that ends when train.max_minutes does: the cosine's length is re-estimated after
+    every step from this invocation's steps per second, so the lr reaches its floor when the time
+    budget runs out, on a fast machine or a slow one. When max_epochs or max_steps would end the run
+    sooner, the curve ends there instead (the shorter of the two).
+
+    Without a step count the Trainer first sees a provisional total (so train_config.yaml shows
+    1000000); config.yaml keeps the real config. A resumed run decays over its new budget, from the
+    step it resumes at."""
+
+    PROVISIONAL_STEPS = 1_000_000  # lets the Trainer build its schedule; replaced after the first step
+
+    def __init__(self, minutes: float) -> None:
+        self.budget = minutes * 60
+        self.step0, self.cap = 0, None
+
+    @staticmethod
+    def applies(train: Any) -> bool:
+        """A cosine schedule, a time limit, and no explicit schedule.total_steps."""
+        return train.schedule.name == "cosine" and train.max_minutes is not None and train.schedule.total_steps is None
+
+    @classmethod
+    def install(cls, train: Any) -> tuple[Any, list["TimeBudgetCosine"]]:
+        """(the train config to build the Trainer with, [the callback]) where it applies, else (train, [])."""
+        if not cls.applies(train):
+            return train, []
+        if train.max_steps is None and train.max_epochs is None:
+            train = train.model_copy(update={"schedule": train.schedule.model_copy(
+                update={"total_steps": cls.PROVISIONAL_STEPS})})
+        return train, [cls(train.max_minutes)]
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        self.step0 = trainer.step
+        total = trainer.schedule.total_steps
+        self.cap = None if total == self.PROVISIONAL_STEPS else total  # what max_epochs/max_steps allow
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, Any]) -> None:
+        elapsed = max(trainer.run_seconds(), 1e-6)  # the trainer's clock: time it excludes is excluded here too
+        estimate = max(step + 1, round(self.step0 + (step - self.step0) * self.budget / elapsed))
+        trainer.schedule.total_steps = estimate if self.cap is None else min(self.cap, estimate)
