@@ -16,13 +16,16 @@ A pipeline is valid when each stage consumes what the previous one produces; it 
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Any, ClassVar, Literal, NamedTuple
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from textseq.config import describe_validation_error
 from textseq.errors import ConfigError
 from textseq.registry import Registry
+from textseq.text.align import IDENTITY, Edit, OffsetMap, spans_after
 
 Kind = Literal["text", "tokens"]
 
@@ -67,20 +70,32 @@ class Stage(BaseModel):
 
 
 class TextStage(Stage):
-    """str -> str. Subclasses implement `aligned`, which also maps each output character to the span
-    of original characters it came from, so tokens can report offsets into the original text."""
+    """str -> str. Subclasses that change lengths implement `rewrite`, which also reports what they
+    changed, so tokens can report offsets into the original text (see textseq.text.align)."""
 
     consumes: ClassVar[Kind] = "text"
     produces: ClassVar[Kind] = "text"
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
-        """Like `process`, carrying per-character source spans: output char i came from
-        original[starts[i]:ends[i]]. The default is correct only for length-preserving, char-for-char
-        stages; every stage that can change lengths overrides it."""
+    def rewrite(self, text: str) -> tuple[str, list[Edit]]:
+        """Like `process`, also returning the edits that turn `text` into the output: `(a, b, n)`
+        says text[a:b] became n output chars. The default is correct only for length-preserving,
+        char-for-char stages; every stage that can change lengths overrides it."""
         out = self.process(text)
         if len(out) != len(text):
-            raise NotImplementedError(f"stage {self.name!r} changes lengths but does not implement aligned()")
-        return out, starts, ends
+            raise NotImplementedError(f"stage {self.name!r} changes lengths but does not implement rewrite()")
+        return out, []
+
+    def aligned(self, text: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
+        """Like `process`, carrying per-character source spans: output char i came from
+        original[starts[i]:ends[i]]. Derived from `rewrite`; a stage may override this instead, and
+        pipelines then carry per-character spans through all their text stages."""
+        out, edits = self.rewrite(text)
+        return (out, *spans_after(edits, starts, ends))
+
+    @classmethod
+    def reports_edits(cls) -> bool:
+        """Whether `rewrite` describes this stage's alignment: not when only `aligned` is overridden."""
+        return cls.aligned is TextStage.aligned or cls.rewrite is not TextStage.rewrite
 
 
 class Tokenizer(Stage):
@@ -88,6 +103,11 @@ class Tokenizer(Stage):
 
     consumes: ClassVar[Kind] = "text"
     produces: ClassVar[Kind] = "tokens"
+
+    def process_mapped(self, texts: list[str], maps: list[OffsetMap], n_orig: list[int]) -> list[list[Token]]:
+        """Tokenize normalized `texts`, with offsets mapped through `maps` into the original
+        documents (of `n_orig` chars). Tokenizers that can map spans before building Tokens override this."""
+        return map_token_batches(self.process_batch(texts), texts, maps, n_orig)
 
 
 class TokenStage(Stage):
@@ -131,6 +151,33 @@ _WS = re.compile(r"\S+")
 def whitespace_tokens(text: str) -> list[Token]:
     """Split on whitespace, keeping offsets: the convenience used when a token stage gets a str."""
     return [Token(m.group(), m.start(), m.end()) for m in _WS.finditer(text)]
+
+
+_new_tuple = tuple.__new__  # builds a Token without the NamedTuple's Python-level __new__ (a hot path)
+
+
+def map_tokens(tokens: list[Token], omap: OffsetMap, n: int, n_orig: int) -> list[Token]:
+    """Turn offsets into a normalized text of `n` chars into offsets into the original (of `n_orig`
+    chars): a token covering normalized chars [s, e) came from [start of char s, end of char e-1)."""
+    if all(0 <= t[1] < t[2] <= n for t in tokens):  # the usual case: no empty tokens
+        if omap is IDENTITY:
+            return tokens
+        starts, ends = omap.spans(np.array([t[1] for t in tokens]), np.array([t[2] for t in tokens]))
+        return list(map(_new_tuple, repeat(Token), zip([t[0] for t in tokens], starts, ends)))
+    out = []
+    for text, s, e in tokens:
+        if s >= n:  # an empty token at the very end
+            out.append(Token(text, n_orig, n_orig))
+        elif e <= s:  # an empty token (e.g. a lone sentencepiece marker)
+            out.append(Token(text, omap.start_of(s), omap.start_of(s)))
+        else:
+            out.append(Token(text, omap.start_of(s), omap.end_of(min(e, n) - 1)))
+    return out
+
+
+def map_token_batches(batches: list[list[Token]], texts: list[str], maps: list[OffsetMap], n_orig: list[int]) -> list[list[Token]]:
+    """`map_tokens` for each document of a batch."""
+    return [map_tokens(toks, omap, len(text), n) for toks, omap, text, n in zip(batches, maps, texts, n_orig)]
 
 
 def token_texts(tokens: list[Token]) -> list[str]:

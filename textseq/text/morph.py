@@ -2,7 +2,7 @@
 trained spaCy pipeline, or WordNet).
 
 Rewrites replace only `Token.text`; start/end still point into the original document. Per token
-the work is one dict lookup: stemmers and WordNet sit behind a per-configuration memo (`_Memo`),
+the work is one dict lookup: stemmers and WordNet sit behind a per-configuration memo (`Memo`),
 and the spaCy lookup table is a plain str -> str dict.
 """
 
@@ -13,39 +13,29 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import model_validator
 
 from textseq import resources
 from textseq.errors import ResourceMissingError
 from textseq.text.base import Token, TokenStage, register_stage
+from textseq.text.memo import Memo
 from textseq.text.stopwords import stopword_set
 
-# A memo never grows past this many words; it is simply emptied when full (real vocabularies rarely
-# get there, and a cold memo only costs the recomputation).
-MEMO_LIMIT = 1 << 20
-
-
-class _Memo(dict):
-    """word -> result, computed by `fn` on first sight; lookups of seen words stay in C (dict)."""
-
-    def __init__(self, fn: Callable[[str], str]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def __missing__(self, word: str) -> str:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        result = self[word] = self.fn(word)
-        return result
+_new_tuple = tuple.__new__  # builds a Token without the NamedTuple's Python-level __new__ (a hot path)
 
 
 def _rewrite(tokens: list[Token], table: dict[str, str]) -> list[Token]:
-    # Unchanged tokens are reused as they are. Token._make is tok._replace(text=...) without its
-    # keyword handling, about 3x cheaper, which matters on this path.
-    make = Token._make
-    return [t if (new := table[t.text]) == t.text else make((new, t.start, t.end)) for t in tokens]
+    # Unchanged tokens are reused as they are; indexing a Token is cheaper than its named fields.
+    return [t if (new := table[t[0]]) == t[0] else _new_tuple(Token, (new, t[1], t[2])) for t in tokens]
+
+
+def _rewrite_known(tokens: list[Token], table: dict[str, str]) -> list[Token]:
+    """`_rewrite` for a table whose unknown words stay as they are. Most words of a text are not in
+    the lemma lookup table, and `get` answers them without calling back into Python."""
+    get = table.get
+    return [t if (new := get(w := t[0], w)) == w else _new_tuple(Token, (new, t[1], t[2])) for t in tokens]
 
 
 # ---------------------------------------------------------------------------------------- stemming
@@ -69,7 +59,7 @@ def _language_name(language: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _stem_memo(algorithm: str, language: str, ignore_stopwords: bool) -> _Memo:
+def _stem_memo(algorithm: str, language: str, ignore_stopwords: bool) -> Memo:
     from nltk.stem import LancasterStemmer, PorterStemmer, SnowballStemmer
 
     name = _language_name(language)
@@ -80,11 +70,11 @@ def _stem_memo(algorithm: str, language: str, ignore_stopwords: bool) -> _Memo:
     else:
         stem = SnowballStemmer(name).stem
     if not ignore_stopwords:
-        return _Memo(stem)
+        return Memo(stem)
     # NLTK's own ignore_stopwords needs its stop-word corpus, which cannot be downloaded offline;
     # spaCy's list for the same language ships with spaCy.
     stop = stopword_set("spacy", _SPACY_CODES[name])
-    return _Memo(lambda w: w if w.lower() in stop else stem(w))
+    return Memo(lambda w: w if w.lower() in stop else stem(w))
 
 
 @register_stage("stem")
@@ -246,7 +236,7 @@ _WORDNET_POS_ORDER = ("v", "n", "a", "r")
 
 
 @lru_cache(maxsize=None)
-def _wordnet_memo(pos: str, lowercase_lookup: bool) -> _Memo:
+def _wordnet_memo(pos: str, lowercase_lookup: bool) -> Memo:
     reader = wordnet_reader()
 
     def lemma(word: str) -> str:
@@ -259,7 +249,7 @@ def _wordnet_memo(pos: str, lowercase_lookup: bool) -> _Memo:
                     return min(lemmas, key=len)
         return word
 
-    return _Memo(lemma)
+    return Memo(lemma)
 
 
 def clear_caches() -> None:
@@ -301,7 +291,8 @@ class Lemmatize(TokenStage):
             return self.process_batch([value])[0]
         if self.backend == "wordnet":
             return _rewrite(value, _wordnet_memo(self.pos, self.lowercase_lookup))
-        return _rewrite(value, _lookup_memo(self.language, self.lowercase_lookup))
+        table = _lookup_memo(self.language, self.lowercase_lookup)
+        return _rewrite(value, table) if self.lowercase_lookup else _rewrite_known(value, table)
 
     def process_batch(self, values: list[list[Token]]) -> list[list[Token]]:
         """Lemmatize many token lists; the pipeline backend runs them through spaCy in batches."""

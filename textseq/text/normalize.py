@@ -1,11 +1,10 @@
 """Normalization stages: str -> str rewrites that run before tokenization.
 
 Every stage has two paths that must agree: `process` (fast: plain `re.sub` / str methods, ASCII
-short cuts) and `aligned`, which also carries for each output character the span of the original
-document it came from. All alignment goes through one helper, `sub_aligned`: a stage describes its
-rewrite as "a compiled regex plus a replacement callback", and the helper applies it to text and
-spans together. The rule: a replaced span [a, b) that becomes r gives every char of r the span
-[starts[a], ends[b-1]); a deletion emits nothing; untouched text keeps its spans.
+short cuts) and `rewrite`, which also reports the edits it made, so that token offsets can point
+into the original document (see textseq.text.align). Most stages describe their rewrite as "a
+compiled regex plus a replacement callback" and let `sub_edits` record the edits; a stage that
+changes nothing reports none, which is what keeps original offsets cheap.
 """
 
 from __future__ import annotations
@@ -17,54 +16,9 @@ from typing import Callable, Literal
 
 from pydantic import model_validator
 
+from textseq.text.align import Edit, Rewrite, identity_spans, sub_edits  # noqa: F401 (identity_spans: re-exported)
 from textseq.text.base import TextStage, register_stage
-
-Aligned = tuple[str, list[int], list[int]]
-Policy = Literal["keep", "replace", "remove"]
-
-
-def sub_aligned(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str, starts: list[int], ends: list[int]) -> Aligned:
-    """`pattern.sub(repl, text)`, also carrying each output char's source span. Inputs are not mutated."""
-    out: list[str] = []
-    out_s: list[int] = []
-    out_e: list[int] = []
-    pos = 0  # start of the not-yet-copied stretch of `text`
-    for m in pattern.finditer(text):
-        a, b = m.span()
-        r = repl(m)
-        if r == m.group():
-            continue  # unchanged: leave it in the stretch so it keeps its fine-grained spans
-        out.append(text[pos:a])
-        out_s += starts[pos:a]
-        out_e += ends[pos:a]
-        if r:
-            s, e = _merged_span(starts, ends, a, b)
-            out.append(r)
-            out_s += [s] * len(r)
-            out_e += [e] * len(r)
-        pos = b
-    if not out:
-        return text, starts, ends  # nothing changed; callers treat span lists as read-only
-    out.append(text[pos:])
-    out_s += starts[pos:]
-    out_e += ends[pos:]
-    return "".join(out), out_s, out_e
-
-
-def _merged_span(starts: list[int], ends: list[int], a: int, b: int) -> tuple[int, int]:
-    if a == b:  # an insertion: a zero-width span at the boundary
-        point = starts[a] if a < len(starts) else (ends[a - 1] if a else 0)
-        return point, point
-    s, e = starts[a], ends[b - 1]
-    if e < s:  # spans arrived out of order (a reordering stage ran earlier): cover them all
-        s, e = min(starts[a:b]), max(ends[a:b])
-    return s, e
-
-
-def identity_spans(text: str) -> tuple[list[int], list[int]]:
-    """The spans of an unmodified document: char i came from [i, i+1)."""
-    return list(range(len(text))), list(range(1, len(text) + 1))
-
+from textseq.text.patterns import Patterns  # noqa: F401 (re-exported; importing it registers the stage)
 
 # --- Unicode tables, built once on first use (scanning all code points takes ~0.3 s) ---
 
@@ -120,11 +74,11 @@ class Unicode(TextStage):
         """Normalize `text` to `form`."""
         return text if text.isascii() else unicodedata.normalize(self.form, text)
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`; each output char of a normalized run maps to the whole run's span."""
         if text.isascii() or unicodedata.is_normalized(self.form, text):
-            return text, starts, ends
-        return sub_aligned(_NON_ASCII_RUN, lambda m: unicodedata.normalize(self.form, m.group()), text, starts, ends)
+            return text, []
+        return sub_edits(_NON_ASCII_RUN, lambda m: unicodedata.normalize(self.form, m.group()), text)
 
 
 _NON_ASCII_CHAR = re.compile(r"[^\x00-\x7f]")
@@ -140,16 +94,15 @@ class Case(TextStage):
         """Lowercase or casefold `text`."""
         return text.lower() if self.mode == "lower" else text.casefold()
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`; a char that grows (İ -> i̇, ß -> ss) maps all its pieces to its own span."""
         out = self.process(text)
         if len(out) == len(text):
-            return out, starts, ends  # case mapping is char-for-char unless a length changes
+            return out, []  # case mapping is char-for-char unless a length changes
         # Only the Final_Sigma rule of lower() depends on context, and it never changes a length, so
-        # mapping char by char gives the right spans; the text itself comes from `process`.
+        # mapping char by char gives the right edits; the text itself comes from `process`.
         fold = str.lower if self.mode == "lower" else str.casefold
-        _, s, e = sub_aligned(_NON_ASCII_CHAR, lambda m: fold(m.group()), text, starts, ends)
-        return out, s, e
+        return out, sub_edits(_NON_ASCII_CHAR, lambda m: fold(m.group()), text)[1]
 
 
 # The combining diacritical mark blocks: the accents of Latin, Greek and Cyrillic. Script-specific
@@ -180,11 +133,11 @@ class StripAccents(TextStage):
         marks = _DIACRITICS if self.marks == "diacritics" else _all_marks()
         return unicodedata.normalize("NFC", marks.sub("", unicodedata.normalize("NFD", text)))
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`, one non-ASCII run at a time (see `_NON_ASCII_RUN`)."""
         if text.isascii():
-            return text, starts, ends
-        return sub_aligned(_NON_ASCII_RUN, lambda m: self.process(m.group()), text, starts, ends)
+            return text, []
+        return sub_edits(_NON_ASCII_RUN, lambda m: self.process(m.group()), text)
 
 
 # Keys use a straight apostrophe and lower case; matching also accepts ’ and any case. A key that
@@ -280,108 +233,12 @@ class Contractions(TextStage):
         pattern, expand = self._compiled()
         return pattern.sub(expand, text)
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`; the expansion maps to the whole contracted word."""
         if "'" not in text and "\u2019" not in text and not self.mapping:
-            return text, starts, ends
+            return text, []
         pattern, expand = self._compiled()
-        return sub_aligned(pattern, expand, text, starts, ends)
-
-
-# One alternation, tried left to right at each position, so a URL or e-mail swallows the digits in it
-# and a date is taken whole before its parts could be read as numbers. A category whose policy is
-# "keep" still matches, to protect its text from the later categories. Each alternative starts with
-# the class of its first char and only then looks at the char before it: `re` skips an alternative
-# whose first class fails, which makes this ~2.5x faster than leading lookbehinds. The empty group
-# at the end of each alternative names its category.
-_MONTH = (
-    r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_DATE_END = r"(?!\w|[-/.]\d)"
-_NUMBER_END = r"(?:\.\d+)?(?:[eE][-+]?\d+)?%?(?!\w|[.,]\d)"
-_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("email", r"[\w.+-](?<![\w.+-].)[\w.+-]{0,63}@(?:[\w-]{1,63}\.){1,8}[^\W\d_]{2,63}(?![\w-])"),
-    ("url", r"[hfwHFW](?<![\w@].)(?i:(?<=h)ttps?://|(?<=f)tp://|(?<=w)ww\.)[^\s<>\"]*[^\s<>\"'\u2019.,;:!?)\]}]"),
-    ("mention", r"@(?<![\w@.]@)\w{1,64}"),
-    ("hashtag", r"#(?<![\w#&]#)(?=\w{0,138}[^\W\d_])\w{1,139}"),
-    # 2024-01-31, 2024/1/31 | 31/01/2024, 01.31.24 | 31 Jan 2024, 1st of May, 2024
-    ("date", r"\d(?<![\w.]\d)(?:\d{3}(?P<s1>[-/.])\d\d?(?P=s1)\d\d?|\d?(?P<s2>[-/.])\d\d?(?P=s2)(?:\d{4}|\d\d)"
-             rf"|\d?(?i:st|nd|rd|th)? (?i:of )?{_MONTH},? \d{{4}}){_DATE_END}"),
-    # January 31, 2024 | Jan. 31st 2024
-    ("date", rf"(?=[adfjmnosADFJMNOS])(?<![\w.]){_MONTH} \d\d?(?i:st|nd|rd|th)?,? \d{{4}}{_DATE_END}"),
-    # 3, 3.50, 1,000, 1e5, 50% | -2, +1,000.5 (a sign only where no word or number precedes it)
-    ("number", rf"\d(?<![\w.]\d)(?:\d{{0,2}}(?:,\d{{3}})+|\d*){_NUMBER_END}"),
-    ("number", rf"[-+](?<![\w.][-+])(?:\d{{1,3}}(?:,\d{{3}})+|\d+){_NUMBER_END}"),
-)
-_PATTERN_GROUPS = {f"g{i}": category for i, (category, _) in enumerate(_PATTERNS)}
-
-
-@lru_cache(maxsize=None)
-def _patterns_regex(upto: int = len(_PATTERNS)) -> re.Pattern[str]:
-    """The alternation of the first `upto` patterns, in priority order. Categories kept as they are
-    still take part when they come before an active one (a kept date protects its digits from
-    <num>); those after the last active category cannot change the result and are left out, so
-    the default (URLs and e-mails only) scans with a much smaller regex."""
-    return re.compile("|".join(f"{rx}(?P<g{i}>)" for i, (_, rx) in enumerate(_PATTERNS[:upto])))
-
-
-@register_stage("patterns")
-class Patterns(TextStage):
-    """Keep, replace (with a placeholder token) or remove URLs, e-mails, mentions, hashtags, dates and
-    numbers. Dates: 2024-01-31, 31/01/2024, 01.31.2024, January 31, 2024, 31 Jan 2024. Numbers: 3,
-    3.50, 1,000, -2, 1e5, 50%; digits inside words (mp3, covid19) are left alone."""
-
-    urls: Policy = "replace"
-    emails: Policy = "replace"
-    mentions: Policy = "keep"
-    hashtags: Policy = "keep"
-    dates: Policy = "replace"
-    numbers: Policy = "replace"
-    url_token: str = "<url>"
-    email_token: str = "<email>"
-    mention_token: str = "<user>"
-    hashtag_token: str = "<hashtag>"
-    date_token: str = "<date>"
-    number_token: str = "<num>"
-
-    def _replacer(self) -> tuple[re.Pattern[str], Callable[[re.Match[str]], str]] | None:
-        return _replacer_for(self.emails, self.email_token, self.urls, self.url_token, self.mentions,
-                             self.mention_token, self.hashtags, self.hashtag_token, self.dates, self.date_token,
-                             self.numbers, self.number_token)
-
-    def process(self, text: str) -> str:
-        """Apply the policies to `text`."""
-        found = self._replacer()
-        return text if found is None else found[0].sub(found[1], text)
-
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
-        """As `process`; a placeholder maps to the whole matched URL, number, ..."""
-        found = self._replacer()
-        return (text, starts, ends) if found is None else sub_aligned(found[0], found[1], text, starts, ends)
-
-
-@lru_cache(maxsize=64)
-def _replacer_for(emails: str, email_token: str, urls: str, url_token: str, mentions: str, mention_token: str,
-                  hashtags: str, hashtag_token: str, dates: str, date_token: str, numbers: str, number_token: str
-                  ) -> tuple[re.Pattern[str], Callable[[re.Match[str]], str]] | None:
-    """The regex and replacement function for one set of policies (built once, then cached)."""
-    out: dict[str, str | None] = {}
-    for category, policy, token in (
-        ("email", emails, email_token), ("url", urls, url_token), ("mention", mentions, mention_token),
-        ("hashtag", hashtags, hashtag_token), ("date", dates, date_token), ("number", numbers, number_token),
-    ):
-        out[category] = None if policy == "keep" else token if policy == "replace" else ""
-    active = [i for i, (category, _) in enumerate(_PATTERNS) if out[category] is not None]
-    if not active:
-        return None
-    by_group = {group: out[category] for group, category in _PATTERN_GROUPS.items()}
-
-    def replace(m: re.Match[str]) -> str:
-        r = by_group[m.lastgroup]  # type: ignore[index]
-        return m.group() if r is None else r
-
-    return _patterns_regex(active[-1] + 1), replace
+        return sub_edits(pattern, expand, text)
 
 
 _PLACEHOLDER = "<[a-z][a-z0-9_]*>"
@@ -424,10 +281,10 @@ class Punctuation(TextStage):
         pattern, repl = self._compiled()
         return pattern.sub(repl, text)
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`; a space maps to the run it replaced."""
         pattern, repl = self._compiled()
-        return sub_aligned(pattern, repl, text, starts, ends)
+        return sub_edits(pattern, repl, text)
 
 
 # Line breaks of every convention become "\n"; tab and the unit separator become a space.
@@ -472,15 +329,31 @@ class ControlChars(TextStage):
         """Clean control characters out of `text`."""
         return _control_regex(self.keep_joiners).sub(_control_repl, text)
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`."""
-        return sub_aligned(_control_regex(self.keep_joiners), _control_repl, text, starts, ends)
+        return sub_edits(_control_regex(self.keep_joiners), _control_repl, text)
 
 
 # Whole whitespace runs that need rewriting; a lone " " inside the text is already right, and not
 # matching it keeps the callback count (and time) down.
 _SPACE_RUN = re.compile(r" ?[^\S ]\s*| \s+|\A | \Z")
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+# The runs `_SPACE_RUN` matches, less a lone space at either end, but starting with one char class:
+# `re` scans for such a pattern ~4x faster.
+_SPACE_RUN_INSIDE = re.compile(r"\s(?:(?<=[^\S ])\s*|\s+)")
+
+
+def _space_edits(text: str) -> list[Edit]:
+    """The edits of `_SPACE_RUN.sub(_space_repl, text)`: each run becomes " ", or nothing at an end."""
+    n = len(text)
+    edits = [(a, b, 0 if a == 0 or b == n else 1) for a, b in map(re.Match.span, _SPACE_RUN_INSIDE.finditer(text))]
+    if text[:1] == " " and not (edits and edits[0][0] == 0):
+        edits.insert(0, (0, 1, 0))
+    if text[-1:] == " " and not (edits and edits[-1][1] == n):
+        edits.append((n - 1, n, 0))
+    return edits
 
 
 def _space_repl(m: re.Match[str]) -> str:
@@ -506,10 +379,12 @@ class Whitespace(TextStage):
             return " ".join(text.split())  # str.split and regex \s agree on what whitespace is
         return _SPACE_RUN.sub(_space_or_newline_repl, text)
 
-    def aligned(self, text: str, starts: list[int], ends: list[int]) -> Aligned:
+    def rewrite(self, text: str) -> Rewrite:
         """As `process`; a collapsed space maps to the run it replaced."""
-        repl = _space_or_newline_repl if self.keep_newlines else _space_repl
-        return sub_aligned(_SPACE_RUN, repl, text, starts, ends)
+        if self.keep_newlines:
+            return sub_edits(_SPACE_RUN, _space_or_newline_repl, text)
+        out = " ".join(text.split())
+        return (text, []) if out == text else (out, _space_edits(text))
 
 
 DEFAULT_NORMALIZERS: tuple[TextStage, ...] = (Unicode(form="NFKC"), ControlChars(), Case(), Whitespace())

@@ -4,8 +4,8 @@ dataset.
 
     text --TextStage*--> text --Tokenizer--> tokens --TokenStage*--> tokens
 
-Token offsets point into the *original* document by default: text stages run in "aligned" mode,
-carrying for each character the span of original characters it came from (see TextStage.aligned).
+Token offsets point into the *original* document by default: text stages report their edits, which
+build an offset map from the normalized text back to the original (see textseq.text.align).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import json
 import sys
 from array import array
 from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from itertools import repeat
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
@@ -27,7 +27,8 @@ from pydantic import Field
 
 from textseq.config import StrictModel, read_yaml, validate
 from textseq.errors import ConfigError
-from textseq.text.base import Stage, TextStage, Token, stage_from_spec
+from textseq.text.align import IDENTITY, OffsetMap, identity_spans
+from textseq.text.base import Stage, TextStage, Token, Tokenizer, map_token_batches, stage_from_spec
 
 FORMAT = "textseq.pipeline"
 VERSION = 1
@@ -158,16 +159,36 @@ class Pipeline:
         return self._tokenize_and_filter(normalized)
 
     def _run_aligned(self, texts: Sequence[str]) -> list[list[Token]]:
-        normalized, spans = [], []
+        """Original offsets: the stages' edits build one OffsetMap per document (none for the many
+        documents no stage changes in length), which the tokenizer maps its spans through."""
+        if not all(stage.reports_edits() for stage in self.text_stages):
+            return self._run_with_span_lists(texts)
+        normalized, maps = [], []
         for text in texts:
-            starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+            omap = IDENTITY
+            for stage in self.text_stages:
+                out, edits = stage.rewrite(text)
+                if edits:
+                    omap = omap.then(edits, len(text))
+                text = out
+            normalized.append(text)
+            maps.append(omap)
+        n_orig = [len(t) for t in texts]
+        if isinstance(self.tokenizer, Tokenizer):
+            return self._filter(self.tokenizer.process_mapped(normalized, maps, n_orig))
+        return self._filter(map_token_batches(self._tokenize(normalized), normalized, maps, n_orig))
+
+    def _run_with_span_lists(self, texts: Sequence[str]) -> list[list[Token]]:
+        """For stages that override only `TextStage.aligned`: per-character spans for every stage,
+        then an OffsetMap with one piece per character, so tokens map as they do above."""
+        normalized, maps = [], []
+        for text in texts:
+            starts, ends = identity_spans(text)
             for stage in self.text_stages:
                 text, starts, ends = stage.aligned(text, starts, ends)
             normalized.append(text)
-            spans.append((starts, ends))
-        batches = self._tokenize(normalized)
-        mapped = [_map_offsets(toks, starts, ends, len(orig)) for toks, (starts, ends), orig in zip(batches, spans, texts)]
-        return self._filter(mapped)
+            maps.append(OffsetMap(list(range(len(starts))), starts, ends, [0] * len(starts)))
+        return self._filter(map_token_batches(self._tokenize(normalized), normalized, maps, [len(t) for t in texts]))
 
     def _run_with_long_docs(self, texts: Sequence[str], long_docs: set[int]) -> list[Any]:
         short = [t for i, t in enumerate(texts) if i not in long_docs]
@@ -250,23 +271,6 @@ def _check_kinds(stages: Sequence[Stage]) -> None:
         current = stage.produces
 
 
-def _map_offsets(tokens: list[Token], starts: list[int], ends: list[int], n_orig: int) -> list[Token]:
-    """Turn offsets into the normalized text into offsets into the original: a token covering
-    normalized chars [s, e) came from original[starts[s]:ends[e-1]]."""
-    n = len(starts)
-    if all(0 <= t[1] < t[2] <= n for t in tokens):  # the usual case: no empty tokens
-        return [_new_tuple(Token, (t[0], starts[t[1]], ends[t[2] - 1])) for t in tokens]
-    out = []
-    for text, s, e in tokens:
-        if s >= n:  # an empty token at the very end
-            out.append(Token(text, n_orig, n_orig))
-        elif e <= s:  # an empty token (e.g. a lone sentencepiece marker)
-            out.append(Token(text, starts[s], starts[s]))
-        else:
-            out.append(Token(text, starts[s], ends[min(e, n) - 1]))
-    return out
-
-
 def split_long_text(text: str, limit: int) -> Iterator[tuple[int, str]]:
     """Cut `text` into pieces of at most about `limit` chars at a newline, else at whitespace,
     else (one enormous word) anywhere; yields (offset, piece)."""
@@ -308,7 +312,10 @@ def _init_worker(spec: dict[str, Any]) -> None:
 
 def _run_in_worker(batch: list[str]) -> Any:
     assert _WORKER_PIPELINE is not None
-    return pack_results(_WORKER_PIPELINE.run_batch(batch))
+    # Packed before the collector resumes: the Tokens are freed unseen, where a collection on resuming
+    # would first walk them all (see gc_paused).
+    with gc_paused():
+        return pack_results(_WORKER_PIPELINE._run_batch(batch))
 
 
 def pack_results(results: list[Any]) -> Any:

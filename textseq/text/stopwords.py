@@ -1,7 +1,7 @@
 """Stop-word filtering: drop tokens found in a stop list (spaCy, gensim, NLTK or a user file).
 
 The list is built once per distinct parameter set by the cached `stopword_set`; per token the stage
-does one set lookup (plus a `.lower()` when case-insensitive), so it stays cheap on the hot path.
+does one lookup in a memo of its keep/drop decisions, so it stays cheap on the hot path.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import model_validator
 
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.text.base import Token, TokenStage, register_stage
+from textseq.text.memo import Memo
 
 Source = Literal["spacy", "gensim", "nltk", "file", "none"]
 Preset = Literal["none", "sentiment"]
@@ -168,12 +169,18 @@ class StopWords(TokenStage):
 
     def process(self, value: list[Token]) -> list[Token]:
         """Keep the tokens that are not stop words (nor punctuation, when asked)."""
-        stop = self.stop_set()
-        punct = is_punctuation if self.drop_punctuation else None
-        if self.case_sensitive:
-            kept = [t for t in value if t.text not in stop]
-        else:
-            kept = [t for t in value if t.text.lower() not in stop]
-        if punct is not None:
-            kept = [t for t in kept if not punct(t.text)]
-        return kept
+        keep = _keep_memo(self.stop_set(), self.case_sensitive, self.drop_punctuation)
+        return [t for t in value if keep[t[0]]]
+
+
+@lru_cache(maxsize=64)
+def _keep_memo(stop: frozenset[str], case_sensitive: bool, drop_punctuation: bool) -> Memo[bool]:
+    """word -> whether StopWords keeps it. Keyed by the stop list itself, so a list that is rebuilt
+    with other words (an edited file, a cleared cache) gets a memo of its own."""
+
+    def keep(word: str) -> bool:
+        if (word if case_sensitive else word.lower()) in stop:
+            return False
+        return not (drop_punctuation and is_punctuation(word))
+
+    return Memo(keep)

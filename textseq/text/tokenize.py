@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, Iterable, Literal
 
+import numpy as np
 import regex
 from pydantic import ValidationError, field_validator
 
 from textseq.config import describe_validation_error
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.resources import spacy_blank
+from textseq.text.align import IDENTITY, OffsetMap
 from textseq.text.base import Token, Tokenizer, register_stage
 
 # `regex` (a hard dependency of nltk) rather than `re`: its \w includes combining marks, so "cafe\u0301"
@@ -65,20 +68,30 @@ class SpacyWords(Tokenizer):
         docs = _spacy_tokenizer(self.lang, self.keep_whole).pipe(texts)
         return [_doc_tokens(doc, text) for doc, text in zip(docs, texts)]
 
+    def process_mapped(self, texts: list[str], maps: list[OffsetMap], n_orig: list[int]) -> list[list[Token]]:
+        """Tokenize many normalized documents, with offsets mapped into the originals."""
+        docs = _spacy_tokenizer(self.lang, self.keep_whole).pipe(texts)
+        return [_doc_tokens(doc, text, omap) for doc, text, omap in zip(docs, texts, maps)]
+
 
 @lru_cache(maxsize=None)
 def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
     """A spaCy tokenizer of its own (the shared blank pipeline stays untouched) with special cases."""
-    if not keep_whole:
-        return spacy_blank(lang).tokenizer
     import copy
 
+    from spacy.attrs import IS_SPACE
     from spacy.symbols import ORTH
     from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
-    # A copy, so that the cached pipeline other stages share is not changed.
+    # A copy, so that the cached pipeline other stages share is not changed. Its vocabulary (a copy
+    # too) computes only the one lexical attribute `_doc_tokens` reads: a word seen for the first
+    # time costs spaCy a call to each getter (shape, like_num, ...), which on a fresh vocabulary made
+    # up a sixth of the tokenizer's time. Token boundaries do not depend on these attributes.
     nlp = spacy_blank(lang)
     tokenizer = copy.deepcopy(nlp.tokenizer)
+    tokenizer.vocab.lex_attr_getters = {IS_SPACE: str.isspace}
+    if not keep_whole:
+        return tokenizer
     # Special cases keep a placeholder whole when it stands alone or behind punctuation; as a prefix,
     # suffix and infix it is also split off words it is glued to ("<num>-minute", "k-<num>").
     # One group: spaCy anchors each entry with ^ or $, which must apply to every alternative.
@@ -92,18 +105,25 @@ def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
 
 
 # The hot path of spacy_words. Reading (start, length, is_space) for all tokens with one
-# `Doc.to_array` call avoids creating a spaCy Token object per token, and a NamedTuple's __new__ is
-# Python code (~0.25 us a call); tuple.__new__ builds the very same Token object in C. spaCy's
-# tokenizer never alters text, so each token's text is the slice of the input at its span.
+# `Doc.to_array` call avoids creating a spaCy Token object per token; slicing the text and building
+# the Tokens through map/zip keeps the per-token work in C (a NamedTuple's __new__ is Python code,
+# ~0.25 us a call; tuple.__new__ builds the very same Token object). spaCy's tokenizer never alters
+# text, so each token's text is the slice of the input at its span.
 _new_tuple = tuple.__new__
 
 
-def _doc_tokens(doc: Any, text: str) -> list[Token]:
-    """The non-whitespace tokens of a spaCy Doc made from `text`."""
+def _doc_tokens(doc: Any, text: str, omap: OffsetMap = IDENTITY) -> list[Token]:
+    """The non-whitespace tokens of a spaCy Doc made from `text`, offsets mapped through `omap`."""
     from spacy.attrs import IDX, IS_SPACE, LENGTH
 
-    rows = doc.to_array([IDX, LENGTH, IS_SPACE]).tolist()
-    return [_new_tuple(Token, (text[i:i + n], i, i + n)) for i, n, space in rows if not space]
+    rows = doc.to_array([IDX, LENGTH, IS_SPACE]).astype(np.int64)
+    rows = rows[rows[:, 2] == 0]
+    starts, ends = rows[:, 0], rows[:, 0] + rows[:, 1]
+    at, to = starts.tolist(), ends.tolist()
+    words = map(text.__getitem__, map(slice, at, to))
+    if omap is not IDENTITY:
+        at, to = omap.spans(starts, ends)
+    return list(map(_new_tuple, repeat(Token), zip(words, at, to)))
 
 
 @lru_cache(maxsize=None)
