@@ -16,7 +16,11 @@ call. Each round runs direct and textseq back to back, alternating which goes fi
 show medians over rounds, and the ratio is the median of the per-round ratios.
 
 GloVe reports the vocabulary + co-occurrence counting time and updates (non-zero entries
-processed) per second, per core (torch threads = --workers).
+processed) per second, per core (updates/s divided by its --workers Hogwild threads).
+
+The textseq and direct gensim paths differ only outside the timed train() call (textseq adds an
+epoch callback that updates a disabled progress bar, and writes its files afterwards); with
+--rounds 1 the order is fixed (direct first), so take speed ratios from --rounds 2 or more.
 
 Every result is scored with `evaluate_vectors` (analogy accuracy on questions-words.txt,
 Spearman rho on WordSim-353 and SimLex-999, each with its coverage), the trained ones from the
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                         if last:
                             evals[f"{method}_direct"] = evaluate_model(model, f"gensim {method} (direct)")
                         del model
-                        gc.collect()
+                    gc.collect()  # after either path: the next run starts without the last model's garbage
                     r = runs[method if who == "textseq" else f"{method}_direct"][-1]
                     log(f"  {method} ({who}): train {r['training_seconds']:.1f} s, {r['words_per_second']:,} words/s")
         for method in METHODS:

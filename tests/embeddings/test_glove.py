@@ -106,11 +106,12 @@ def _two_topic_corpus(tmp_path):
     return _write(tmp_path / "t.txt", lines), groups
 
 
-def test_glove_learns_planted_topics_and_loss_decreases(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])  # 2: Hogwild threads on the shared table
+def test_glove_learns_planted_topics_and_loss_decreases(tmp_path, threads):
     f, groups = _two_topic_corpus(tmp_path)
     vocab = build_vocab(f, min_count=1)
     co = count_cooccurrences(f, vocab, window=3)
-    result = train_glove(co, GloveConfig(dim=8, epochs=40, batch_size=64, x_max=10, lr=0.05, threads=1))
+    result = train_glove(co, GloveConfig(dim=8, epochs=40, batch_size=64, x_max=10, lr=0.05, threads=threads))
     assert result.vectors.shape == (16, 8) and result.vectors.dtype == np.float32
     assert result.losses[-1] < 0.3 * result.losses[0]
     index = vocab.index()
@@ -121,6 +122,56 @@ def test_glove_learns_planted_topics_and_loss_decreases(tmp_path):
     across = (A @ B.T).mean()
     assert within > across + 0.5, (within, across)
     assert result.updates == co.nnz * 40 and result.updates_per_second > 0
+
+
+def _reference_step(co: Cooccurrence, table: np.ndarray, cfg: GloveConfig) -> tuple[np.ndarray, float]:
+    """The module docstring's rule, one entry at a time in float64, for one batch of every entry:
+    acc[r] += sum_e (lr * g_e)^2, then W[r] -= sum_e lr * g_e / sqrt(acc[r])."""
+    V, D = co.vocab_size, cfg.dim
+    W, C = table[:V].astype(np.float64), table[V:].astype(np.float64)  # [w | b | 1], [w~ | 1 | b~]
+    acc_W, acc_C = np.full_like(W, cfg.initial_accumulator), np.full_like(C, cfg.initial_accumulator)
+    step_W, step_C = np.zeros_like(W), np.zeros_like(C)
+    loss = 0.0
+    for i, j, x in zip(co.rows, co.cols, co.values.astype(np.float64)):
+        diff = W[i, :D] @ C[j, :D] + W[i, D] + C[j, D + 1] - np.log(x)
+        fdiff = min(1.0, (x / cfg.x_max) ** cfg.alpha) * diff
+        loss += fdiff * diff
+        g_w = fdiff * np.concatenate([C[j, :D], [1.0, 0.0]])  # d/d[w | b | 1]
+        g_c = fdiff * np.concatenate([W[i, :D], [0.0, 1.0]])  # d/d[w~ | 1 | b~]
+        acc_W[i] += (cfg.lr * g_w) ** 2
+        acc_C[j] += (cfg.lr * g_c) ** 2
+        step_W[i] += cfg.lr * g_w
+        step_C[j] += cfg.lr * g_c
+    W -= step_W / np.sqrt(acc_W)
+    C -= step_C / np.sqrt(acc_C)
+    return W[:, :D] + C[:, :D], loss / co.nnz
+
+
+def test_one_batch_follows_the_documented_adagrad_rule():
+    import torch
+
+    from textseq.embeddings.glove import _initial_table
+
+    rng = np.random.default_rng(3)
+    V, n = 5, 14
+    keys = rng.choice(V * V, size=n, replace=False)  # rows and columns repeat within the batch
+    co = Cooccurrence((keys // V).astype(np.int32), (keys % V).astype(np.int32),
+                      rng.uniform(0.5, 30, n).astype(np.float32), V)
+    cfg = GloveConfig(dim=3, epochs=1, batch_size=n, lr=0.3, x_max=10, threads=1, seed=4)
+    start = _initial_table(V, cfg.dim, torch.Generator().manual_seed(cfg.seed)).numpy()  # train_glove's first draw
+    expected, loss = _reference_step(co, start, cfg)
+    result = train_glove(co, cfg)
+    assert result.losses[0] == pytest.approx(loss, rel=1e-5)
+    np.testing.assert_allclose(result.vectors, expected, rtol=1e-4, atol=1e-6)
+    assert np.abs(result.vectors - (start[:V, :3] + start[V:, :3])).max() > 0.01  # the step did move
+
+
+def test_a_short_batch_first_does_not_break_training():
+    co = Cooccurrence(np.array([0, 0, 1, 1, 2], np.int32), np.array([1, 2, 0, 2, 0], np.int32),
+                      np.array([3, 1, 3, 2, 1], np.float32), 3)
+    # 5 entries in batches of 2: the 1-entry batch comes first in some epoch's order
+    result = train_glove(co, GloveConfig(dim=4, epochs=12, batch_size=2, threads=1))
+    assert len(result.losses) == 12 and np.isfinite(result.vectors).all()
 
 
 def test_nan_during_training_names_the_epoch():
