@@ -165,9 +165,9 @@ def lm_command(corpus: str, train_source: str, run_dir: Path, minutes: float) ->
     return [sys.executable, "-m", "textseq", "train-lm", "-c", str(LM_CONFIG), "-o", str(run_dir),
             "--set", f"data.train={train_source}", "--set", f"data.valid={corpus}:valid",
             "--set", f"data.test={corpus}:test",
-            "--set", "data.word.pipeline=configs/preprocess/sentiment.yaml", "--set", "data.word.max_size=30000",
+            "--set", "data.word.pipeline=configs/preprocess/sentiment.yaml", "--set", "data.word.max_size=10000",
             "--set", "model.emb_dim=128", "--set", "model.hidden_size=256", "--set", "sample.prime=the movie",
-            "--set", f"train.max_minutes={minutes}", "--no-progress"]
+            "--set", f"train.max_minutes={minutes}", "--set", "train.num_threads=2", "--no-progress"]
 
 
 def has_best(run_dir: Path) -> bool:
