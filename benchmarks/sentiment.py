@@ -66,10 +66,10 @@ import torch
 from textseq.classify.config import load_job_config
 from textseq.classify.metrics import classification_report
 from textseq.classify.predict import Predictor
+from textseq.data.classification import auto_workers
 from textseq.classify.task import train_classifier
 from textseq.config import read_yaml
 from textseq.corpora.readers import iter_documents
-from textseq.data.classification import auto_workers
 from common import describe, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,8 +300,7 @@ def measure_prediction(model: str, run_dir: Path, args: argparse.Namespace, test
     n_params = sum(p.numel() for p in predictor.model.parameters())
     return {"model": model, "predict_per_s": len(test_texts) / min(seconds), "predict_s": seconds,
             "predict_setup": f"Predictor.predict(batch_size={args.predict_batch_size}, workers={args.predict_workers} "
-                             f"-> {workers} pipeline process(es)), torch {threads} threads"
-                             + (" (1 beside pipeline workers)" if workers > 1 else ""),
+                             f"-> {workers} pipeline process(es)), then the model on {threads} torch thread(s)",
             "details": {"run_dir": str(run_dir), "parameters": n_params,
                         "predictor_report": classification_report(y_test, probs, labels)}}
 
@@ -389,7 +388,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (logs on stderr)")
     parser.add_argument("--limit-train", type=int, default=None, metavar="N",
                         help="train on the first N training documents only (smoke tests)")
-    parser.add_argument("--predict-batch-size", type=int, default=256, help="Predictor.predict batch_size")
+    parser.add_argument("--predict-batch-size", type=int, default=64, help="Predictor.predict batch_size")
     parser.add_argument("--predict-workers", type=int, default=0,
                         help="Predictor.predict workers (0 = textseq's automatic choice)")
     parser.add_argument("--threads", type=int, default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -10,7 +11,7 @@ from textseq.cli import main
 from textseq.train.checkpoint import list_checkpoints
 from textseq.train.metrics import read_metrics
 
-from .conftest import write_reviews
+from .conftest import review, write_reviews
 
 
 def test_run_dir_layout_and_label_set_stored_with_the_model(clf_run):
@@ -121,3 +122,18 @@ def test_startup_line_describes_the_model_that_is_built(tmp_path):
     model_line = next(line for line in lines if line.startswith("model: "))
     assert model_line.startswith("model: bag mean of word vectors, emb 16")
     assert "gru" not in model_line and "pooling" not in model_line
+
+
+def test_prediction_in_worker_processes_and_chunks_equals_one_process(clf_run):
+    """Worker processes and small chunks give the same probabilities, in the same order, as one
+    process and one chunk."""
+    import numpy as np
+
+    from textseq.classify.predict import Predictor
+
+    predictor = Predictor.load(clf_run)
+    rng = random.Random(5)
+    texts = [review(rng.choice(["neg", "pos"]), rng) for _ in range(300)] + ["", "x" * 5000]
+    reference = predictor.predict_proba(texts, workers=1, chunk_size=10_000)
+    streamed = predictor.predict_proba(texts, batch_size=16, workers=2, chunk_size=37)
+    np.testing.assert_allclose(streamed, reference, atol=1e-6, rtol=0)

@@ -59,7 +59,7 @@ class ClassifyResult:
 
 # ------------------------------------------------------------------------------ prediction on encoded data
 @torch.inference_mode()
-def predict_probs(model: nn.Module, split: EncodedSplit, batch_size: int = 256, pad_id: int = 0) -> np.ndarray:
+def predict_probs(model: nn.Module, split: EncodedSplit, batch_size: int = 64, pad_id: int = 0) -> np.ndarray:
     """(N, C) class probabilities of every document of `split`, in the split's order (batched longest first)."""
     device = next(model.parameters()).device
     was_training = model.training

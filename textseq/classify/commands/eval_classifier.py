@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unseen-labels", default="error", choices=["error", "skip"],
                    help="labels that are not training classes: an error naming the row, or skipped and counted")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (64 keeps a CPU's cache warm)")
     p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
     p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"])
     p.add_argument("--device", default="cpu")
