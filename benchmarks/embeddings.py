@@ -211,7 +211,7 @@ def summarize(results: dict[str, Any]) -> str:
     m = results["machine"]
     c = results["corpus"]
     p = results["params"]
-    lines.append(f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable); python {m['python']}, "
+    lines.append(f"machine: {m['cpu']}, {m['cores']} cores; python {m['python']}, "
                  f"torch {m['torch']} ({m['torch_threads']} threads), gensim {m['gensim']}, numpy {m['numpy']}, "
                  f"textseq {m['textseq']}")
     lines.append(f"corpus: {' + '.join(CORPUS)} -> {c['documents']:,} documents, {c['tokens']:,} tokens "
