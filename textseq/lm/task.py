@@ -27,7 +27,6 @@ from textseq.lm.config import LMJobConfig, load_job_config
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import RecurrentLM
 from textseq.train.callbacks import Callback, TimeBudgetCosine
-from textseq.train.config import TrainConfig
 from textseq.train.metrics import evaluate_batches, perplexity
 from textseq.train.serialize import seed_everything
 from textseq.train.rundir import RunKind, open_run_dir

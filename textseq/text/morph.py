@@ -19,23 +19,22 @@ from pydantic import model_validator
 
 from textseq import resources
 from textseq.errors import ResourceMissingError
-from textseq.text.base import Token, TokenStage, register_stage
+from textseq.text.base import Token, TokenStage, new_token, register_stage
 from textseq.text.memo import Memo
 from textseq.text.stopwords import stopword_set
 
-_new_tuple = tuple.__new__  # builds a Token without the NamedTuple's Python-level __new__ (a hot path)
 
 
 def _rewrite(tokens: list[Token], table: dict[str, str]) -> list[Token]:
     # Unchanged tokens are reused as they are; indexing a Token is cheaper than its named fields.
-    return [t if (new := table[t[0]]) == t[0] else _new_tuple(Token, (new, t[1], t[2])) for t in tokens]
+    return [t if (new := table[t[0]]) == t[0] else new_token(Token, (new, t[1], t[2])) for t in tokens]
 
 
 def _rewrite_known(tokens: list[Token], table: dict[str, str]) -> list[Token]:
     """`_rewrite` for a table whose unknown words stay as they are. Most words of a text are not in
     the lemma lookup table, and `get` answers them without calling back into Python."""
     get = table.get
-    return [t if (new := get(w := t[0], w)) == w else _new_tuple(Token, (new, t[1], t[2])) for t in tokens]
+    return [t if (new := get(w := t[0], w)) == w else new_token(Token, (new, t[1], t[2])) for t in tokens]
 
 
 # ---------------------------------------------------------------------------------------- stemming

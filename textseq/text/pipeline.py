@@ -18,7 +18,6 @@ from array import array
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
@@ -28,7 +27,7 @@ from pydantic import Field
 from textseq.config import StrictModel, read_yaml, validate
 from textseq.errors import ConfigError
 from textseq.text.align import IDENTITY, OffsetMap, identity_spans
-from textseq.text.base import Stage, TextStage, Token, Tokenizer, map_token_batches, stage_from_spec
+from textseq.text.base import Stage, TextStage, Token, Tokenizer, map_token_batches, stage_from_spec, tokens_from
 
 FORMAT = "textseq.pipeline"
 VERSION = 1
@@ -38,7 +37,6 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "preprocess" 
 CHUNK_CHARS = 1_000_000
 
 Offsets = Literal["original", "normalized"]
-_new_tuple = tuple.__new__  # builds a Token without the NamedTuple's Python-level __new__ (a hot path)
 
 
 class PipelineSpec(StrictModel):
@@ -343,7 +341,7 @@ def unpack_results(packed: Any) -> list[Any]:
             starts, ends = array("q"), array("q")
             starts.frombytes(raw_starts)
             ends.frombytes(raw_ends)
-            out.append(list(map(_new_tuple, repeat(Token), zip(texts, starts, ends))))
+            out.append(tokens_from(texts, starts, ends))
         return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from itertools import repeat
 from typing import Any, Iterable, Literal
 
 import numpy as np
@@ -22,7 +21,7 @@ from textseq.config import describe_validation_error
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.resources import spacy_blank
 from textseq.text.align import IDENTITY, OffsetMap
-from textseq.text.base import Token, Tokenizer, register_stage
+from textseq.text.base import Token, Tokenizer, register_stage, tokens_from
 
 # `regex` (a hard dependency of nltk) rather than `re`: its \w includes combining marks, so "cafe\u0301"
 # and Devanagari words stay whole, and user patterns may use \p{...} and \X.
@@ -106,10 +105,8 @@ def _spacy_tokenizer(lang: str, keep_whole: tuple[str, ...]) -> Any:
 
 # The hot path of spacy_words. Reading (start, length, is_space) for all tokens with one
 # `Doc.to_array` call avoids creating a spaCy Token object per token; slicing the text and building
-# the Tokens through map/zip keeps the per-token work in C (a NamedTuple's __new__ is Python code,
-# ~0.25 us a call; tuple.__new__ builds the very same Token object). spaCy's tokenizer never alters
-# text, so each token's text is the slice of the input at its span.
-_new_tuple = tuple.__new__
+# the Tokens through map/zip (tokens_from) keeps the per-token work in C. spaCy's tokenizer never
+# alters text, so each token's text is the slice of the input at its span.
 
 
 def _doc_tokens(doc: Any, text: str, omap: OffsetMap = IDENTITY) -> list[Token]:
@@ -123,7 +120,7 @@ def _doc_tokens(doc: Any, text: str, omap: OffsetMap = IDENTITY) -> list[Token]:
     words = map(text.__getitem__, map(slice, at, to))
     if omap is not IDENTITY:
         at, to = omap.spans(starts, ends)
-    return list(map(_new_tuple, repeat(Token), zip(words, at, to)))
+    return tokens_from(words, at, to)
 
 
 @lru_cache(maxsize=None)
