@@ -67,7 +67,7 @@ from textseq.classify.config import load_job_config
 from textseq.classify.metrics import classification_report
 from textseq.classify.predict import Predictor
 from textseq.data.classification import auto_workers
-from textseq.classify.task import train_classifier
+from textseq.classify.task import PREDICT_BATCH, train_classifier
 from textseq.config import read_yaml
 from textseq.corpora.readers import iter_documents
 from common import describe, machine_info
@@ -332,7 +332,7 @@ def ensure_lm(corpus: str, out: Path, train_source: str, minutes: float, overwri
     shown = " ".join(c if " " not in c else repr(c) for c in cmd[2:])
     log(f"\n== lm: textseq {shown}")
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)  # its own process: train.num_threads=1 stays there
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)  # its own process: its train.num_threads stays there
     return str(run_dir), (time.perf_counter() - t0) / 60, cmd
 
 
@@ -388,7 +388,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (logs on stderr)")
     parser.add_argument("--limit-train", type=int, default=None, metavar="N",
                         help="train on the first N training documents only (smoke tests)")
-    parser.add_argument("--predict-batch-size", type=int, default=64, help="Predictor.predict batch_size")
+    parser.add_argument("--predict-batch-size", type=int, default=PREDICT_BATCH, help="Predictor.predict batch_size")
     parser.add_argument("--predict-workers", type=int, default=0,
                         help="Predictor.predict workers (0 = textseq's automatic choice)")
     parser.add_argument("--threads", type=int, default=None,

@@ -23,8 +23,8 @@ and the poolings mask positions >= length. Saved as `model.safetensors` + `confi
 
 from __future__ import annotations
 
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import torch
