@@ -114,26 +114,79 @@ def test_ignored_targets_are_not_counted():
     assert empty.count == 0 and empty.loss.item() == 0.0
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_scratch"])
-def test_tiny_model_overfits_repeated_sequence(cell):
-    model = _model(cell=cell, vocab_size=8, emb_dim=16, hidden_size=32, num_layers=1)
-    # a random period with repeats (0 follows 2, 3 and 0 itself), so the state must carry context
-    period = torch.randint(0, 8, (12,), generator=torch.Generator().manual_seed(3))
+def _fit_repeated_period(model: RecurrentLM, period_length: int, steps: int) -> tuple[torch.Tensor, float]:
+    """Train on 4 repeats of a random period of tokens; returns (the sequence, the last loss)."""
+    period = torch.randint(0, model.config.vocab_size, (period_length,), generator=torch.Generator().manual_seed(3))
     seq = period.repeat(4)
     x, y = seq[:-1].view(1, -1), seq[1:].view(1, -1)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(300):
+    for _ in range(steps):
         loss = model.step((x, y)).loss
         if loss.item() < 0.1:
             break
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.1
+    return seq, loss.item()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_scratch"])
+def test_tiny_model_overfits_repeated_sequence(cell):
+    model = _model(cell=cell, vocab_size=8, emb_dim=16, hidden_size=32, num_layers=1)
+    # a random period of 12 over 8 tokens has repeats (a token followed by different ones), so the
+    # state must carry context
+    _, loss = _fit_repeated_period(model, 12, 300)
+    assert loss < 0.1
+
+
+# -- adaptive softmax ----------------------------------------------------------------------------------
+ADAPTIVE = dict(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[5, 20])
+
+
+def test_adaptive_step_is_the_mean_nll_of_forward_log_probs_over_real_targets():
+    model = _model(**ADAPTIVE).eval()
+    assert model.decoder is None and model.adaptive is not None and not model.weights_tied
+    x, y = _batch()
+    y = y.clone()
+    y[0, :4] = -100
+    log_probs, _ = model(x)  # (B, T, V)
+    assert log_probs.shape == (B, T, V)
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(B, T))
+    real = y != -100
+    expected = -log_probs.gather(2, y.clamp(min=0)[..., None])[..., 0][real].mean()
+    out = model.step((x, y))
+    assert out.count == int(real.sum())
+    torch.testing.assert_close(out.loss, expected)
+    empty = model.step((x, torch.full_like(y, -100)))
+    assert empty.count == 0 and empty.loss.item() == 0.0
+
+
+def test_adaptive_model_learns_and_generates():
+    model = _model(vocab_size=30, emb_dim=16, hidden_size=32, num_layers=1, softmax="adaptive",
+                   tie_weights=False, adaptive_cutoffs=[4, 12])
+    seq, loss = _fit_repeated_period(model, 10, 400)
+    assert loss < 0.1
+    model.eval()
+    prime = seq[:10].tolist()
+    assert list(generate(model, prime, 10, temperature=0.0)) == seq[10:20].tolist()
+
+
+def test_adaptive_config_errors_name_the_setting():
+    with pytest.raises(ValueError, match="tie_weights"):
+        _config(softmax="adaptive")  # tie_weights defaults to true
+    with pytest.raises(ValueError, match="strictly increasing"):
+        _config(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[20, 5])
+    with pytest.raises(ConfigError, match="adaptive_cutoffs"):
+        RecurrentLM(_config(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[100, 200]))
+    with pytest.raises(ConfigError, match="adaptive_div"):  # hidden 16 // 4**2 = 1, 16 // 4**3 = 0
+        RecurrentLM(_config(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[5, 10, 20]))
+    # cutoffs past the vocabulary are dropped, the rest kept
+    assert _config(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[5, 20, 1000]).cutoffs() == [5, 20]
 
 
 # -- save / load --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("overrides", [{}, {"tie_weights": False}, {"emb_dim": 16, "cell": "gru_scratch"}])
+@pytest.mark.parametrize("overrides", [{}, {"tie_weights": False}, {"emb_dim": 16, "cell": "gru_scratch"},
+                                       {"softmax": "adaptive", "tie_weights": False, "adaptive_cutoffs": [5, 20]}])
 def test_save_load_round_trip(tmp_path, overrides):
     model = _model(**overrides)
     with torch.no_grad():  # make the weights differ from a fresh init, so loading must happen

@@ -247,3 +247,13 @@ def test_gradual_unfreezing_with_the_real_trainer(tmp_path):
     # steps 1-2 train the head only (no weight decay either: frozen params have no grad), step 3 the encoder too
     assert torch.equal(by_step[2][1], rnn_before) and not torch.equal(by_step[3][1], rnn_before)
     assert torch.equal(by_step[4][0], emb_before) and not torch.equal(by_step[5][0], emb_before)
+
+
+def test_an_adaptive_softmax_lm_transfers_its_embedding_and_encoder(tmp_path):
+    lm = _lm(softmax="adaptive", tie_weights=False, adaptive_cutoffs=[5, 10], adaptive_div=2.0)
+    clf = _classifier(bidirectional=False)
+    report = init_from_lm(clf, save_pretrained(lm, lm.config, tmp_path / "lm"))
+    torch.testing.assert_close(clf.embedding.weight, lm.embedding.weight, atol=0, rtol=0)
+    for name, p in clf.rnn.named_parameters():
+        torch.testing.assert_close(p, lm.rnn.state_dict()[name], atol=0, rtol=0)
+    assert len(report.copied) == 1 + 4 * L
