@@ -11,16 +11,8 @@ import pytest
 
 from tests.conftest import ODD_TEXTS
 from textseq.errors import ConfigError, InputError
-from textseq.vocab import (
-    CharCodec,
-    SentencePieceCodec,
-    TokenCodec,
-    Vocab,
-    WordCodec,
-    codec_from_spec,
-    load_codec,
-    save_codec,
-)
+from textseq.codecs import CharCodec, SentencePieceCodec, TokenCodec, WordCodec, codec_from_spec, load_codec, save_codec
+from textseq.vocab import Vocab
 
 WORDS = "b a c a b a d e e e".split()  # a:3 e:3 b:2 c:1 d:1
 

@@ -125,7 +125,7 @@ def test_every_example_exactly_once_per_epoch_with_little_padding():
     unsorted = BucketBatches(split, batch_size=8, seed=3, chunk_batches=1)  # a chunk of one batch: no bucketing
     for epoch in range(2):
         batches.set_epoch(epoch)
-        seen, padding, real = [], 0, 0
+        seen = []
         for b in batches:
             assert b.ids.dtype == torch.int64 and b.ids.shape[1] == int(b.lengths.max())
             for row, n in zip(b.ids, b.lengths):

@@ -22,7 +22,8 @@ from textseq.data.lm import (
 )
 from textseq.errors import ConfigError, InputError
 from textseq.train.protocol import Batches
-from textseq.vocab import CharCodec, Vocab, WordCodec
+from textseq.codecs import CharCodec, WordCodec
+from textseq.vocab import Vocab
 
 DOCS = ["hello world", "the cat sat\non the mat", "", "ünïcödé 😀 ok"]
 

@@ -122,7 +122,8 @@ def test_unseen_characters_map_to_unk_and_are_reported(char_run, tmp_path, capsy
 def test_unseen_characters_without_unk_are_named(char_run, tmp_path):
     from textseq.errors import InputError
     from textseq.lm import evaluate_lm, generate_text, load_lm
-    from textseq.vocab import CharCodec, Vocab
+    from textseq.codecs import CharCodec
+    from textseq.vocab import Vocab
 
     model, codec = load_lm(char_run)
     no_unk = CharCodec(Vocab([t for t in codec.vocab.itos if t != "\ufffd"] + ["\ufffd"]))  # same size, no unk role

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from textseq.errors import ConfigError, InputError
-from textseq.vocab import TokenCodec, codec_from_spec
+from textseq.codecs import TokenCodec, codec_from_spec
 
 TOKENS_FORMAT, TOKENS_VERSION = "textseq.tokens", 1
 FLUSH_BYTES = 1 << 20  # write to disk every ~1 MiB of encoded ids

@@ -30,7 +30,7 @@ from textseq.lm.task import check_compatible, evaluate_tokens
 from textseq.models.lm import LMConfig, RecurrentLM
 from textseq.models.sampling import generate
 from textseq.train.checkpoint import TRAINER_JSON, CheckpointError, find_resumable, verify_checkpoint
-from textseq.vocab import CharCodec, TokenCodec, codec_from_spec
+from textseq.codecs import CharCodec, TokenCodec, codec_from_spec
 
 
 def _warn(message: str) -> None:

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Iterator
 from textseq.data.encode import EncodedCorpus, encode_corpus, sidecar_path
 from textseq.errors import InputError
 from textseq.lm.config import DataConfig
-from textseq.vocab import CODEC_FORMAT, CODEC_VERSION, CharCodec, SentencePieceCodec, TokenCodec, Vocab, WordCodec, load_codec
+from textseq.codecs import CODEC_FORMAT, CODEC_VERSION, CharCodec, SentencePieceCodec, TokenCodec, WordCodec, load_codec
+from textseq.vocab import Vocab
 
 CODEC_FILE, SUBWORD_FILE, PIPELINE_FILE = "codec.json", "subword.model", "pipeline.yaml"
 SPLITS = ("train", "valid", "test")

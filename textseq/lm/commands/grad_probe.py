@@ -73,7 +73,7 @@ def _text(source: str, limit: int = 200_000) -> str:
 def _probe_codec(source: str | None):  # type: ignore[no-untyped-def]
     if source is None:
         return None
-    from textseq.vocab import CharCodec
+    from textseq.codecs import CharCodec
 
     return CharCodec.build([_text(source)])
 
