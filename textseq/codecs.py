@@ -27,7 +27,6 @@ from textseq.weights import sha256_file
 CODEC_FORMAT, CODEC_VERSION = "textseq.codec", 1
 
 
-
 @runtime_checkable
 class TokenCodec(Protocol):
     """Text <-> ids. `spec()` is plain JSON data; `codec_from_spec` rebuilds the codec from it."""

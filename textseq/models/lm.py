@@ -150,28 +150,19 @@ class RecurrentLM(nn.Module):
         """Mean next-token cross-entropy over the targets of `batch` ((x, y) or a NamedTuple x, y, reset)."""
         x, y = (batch.x, batch.y) if hasattr(batch, "x") else batch  # (B, T) each
         state = _apply_reset(state, getattr(batch, "reset", False))
-        if self.adaptive is not None:
-            return self._adaptive_step(x, y, state)
-        logits, state = self(x, state)  # (B, T, V)
-        # F.cross_entropy skips targets equal to its ignore_index (-100); count what it averaged over
-        count = int((y != IGNORE_INDEX).sum())
+        out, state = self.hidden(x, state)  # (B, T, E or H)
+        # Targets equal to IGNORE_INDEX (-100) are padding: not predicted, not counted
+        real = (y != IGNORE_INDEX).reshape(-1)  # (B*T,)
+        count = int(real.sum())
         if count == 0:  # nothing to predict (all padding): a zero loss rather than 0/0 = nan
-            return StepOutput(loss=logits.sum() * 0.0, count=0, state=state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=IGNORE_INDEX)
-        return StepOutput(loss=loss, count=count, state=state)
-
-    def _adaptive_step(self, x: torch.Tensor, y: torch.Tensor, state: Any) -> StepOutput:
-        """The adaptive softmax's mean negative log-likelihood of the real (non-padding) targets."""
-        out, state = self.hidden(x, state)  # (B, T, H)
-        keep = (y != IGNORE_INDEX).reshape(-1)  # (B*T,)
-        count = int(keep.sum())
-        if count == 0:
             return StepOutput(loss=out.sum() * 0.0, count=0, state=state)
-        flat = out.reshape(-1, out.size(-1))  # (B*T, H)
-        targets = y.reshape(-1)
-        if count < keep.numel():
-            flat, targets = flat[keep], targets[keep]
-        return StepOutput(loss=self.adaptive(flat, targets).loss, count=count, state=state)
+        flat, targets = out.reshape(-1, out.size(-1)), y.reshape(-1)  # (B*T, E or H), (B*T,)
+        if self.adaptive is not None:
+            if count < real.numel():  # the adaptive softmax has no ignore_index
+                flat, targets = flat[real], targets[real]
+            return StepOutput(loss=self.adaptive(flat, targets).loss, count=count, state=state)
+        loss = F.cross_entropy(self.decoder(flat), targets, ignore_index=IGNORE_INDEX)
+        return StepOutput(loss=loss, count=count, state=state)
 
 
 def _apply_reset(state: Any, reset: bool | torch.Tensor) -> Any:
