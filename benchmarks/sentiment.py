@@ -8,7 +8,8 @@ Models (--models, default all five, run one after the other, never in parallel):
     bag           configs/sentiment/bag_of_embeddings.yaml        (mean of GloVe vectors -> MLP)
     bilstm_glove  configs/sentiment/imdb_bilstm_glove.yaml        (rt_bilstm.yaml on Rotten Tomatoes)
     gru           configs/sentiment/imdb_gru.yaml
-    lm_transfer   configs/sentiment/imdb_lm_transfer.yaml         (needs a word LM: --lm-run, or trained here)
+    lm_transfer   configs/sentiment/imdb_lm_transfer.yaml         (needs word LMs: --lm-run and, with
+                  --lm-directions both, --lm-backward-run; or they are trained here)
     lm_scratch    the same model without the LM: imdb_lm_transfer.yaml with transfer off and the LM's
                   architecture, pipeline, min_freq and max_size as overrides, so the only difference
                   from lm_transfer is where the weights start (what pretraining buys)
@@ -35,7 +36,11 @@ TF-IDF's train minutes are vectorizer fit + every fit of the C grid (the tuning 
 LM transfer without --lm-run first trains a word LM with the command documented in
 configs/sentiment/imdb_lm_transfer.yaml (splits swapped for the chosen corpus) into
 OUT/CORPUS/lm, for --lm-minutes (default: --max-minutes, else the documented 20); its minutes are
-reported separately (lm_train_min) and not included in the classifier's. The LM always reads the
+reported separately (lm_train_min) and not included in the classifier's. With --lm-directions both
+(ULMFiT's forward and backward LMs) the backward LM, the same command with model.direction=backward
+and embedding.from_lm=<the forward LM> (both directions of the classifier read one embedding), goes
+to OUT/CORPUS/lm_backward (without --lm-backward-run) and starts the right-to-left direction of
+the classifier's encoder; its minutes are lm_backward_train_min. The LMs always read the
 whole CORPUS:train as unlabeled text, with --limit-train too: the labels are what is scarce, not
 the text (ULMFiT's setting). So
 
@@ -153,7 +158,8 @@ def rt_overrides() -> list[str]:
 
 
 def model_config(model: str, corpus: str, train_source: str | None, max_minutes: float | None,
-                 lm_run: str | None, limit_train: int | None = None, epochs: int | None = None) -> tuple[Path, list[str]]:
+                 lm_run: str | None, limit_train: int | None = None, epochs: int | None = None,
+                 lm_backward_run: str | None = None) -> tuple[Path, list[str]]:
     """(YAML, overrides) of one neural model on `corpus`."""
     if corpus == "rotten-tomatoes" and model == "bilstm_glove":
         path, overrides = RT_CONFIG, []
@@ -165,7 +171,7 @@ def model_config(model: str, corpus: str, train_source: str | None, max_minutes:
     if max_minutes is not None:
         overrides.append(f"train.max_minutes={max_minutes}")
     if model == "lm_transfer":
-        overrides.append(f"transfer.lm_run={lm_run}")
+        overrides += [f"transfer.lm_run={lm_run}", f"transfer.lm_run_backward={lm_backward_run or 'null'}"]
     if model == "lm_scratch":
         overrides += scratch_overrides(lm_run)
     if limit_train is not None:
@@ -198,13 +204,14 @@ def scratch_overrides(lm_run: str | None) -> list[str]:
     lm = read_yaml(Path(lm_run) / "config.yaml")
     word, model = lm["data"]["word"], lm["model"]
     pipeline = word["pipeline"] if isinstance(word["pipeline"], str) else str(Path(lm_run) / "pipeline.yaml")
-    return (["transfer.lm_run=null", "transfer.unfreeze_every=null", f"data.pipeline={pipeline}",
-             f"data.min_freq={word['min_freq']}", f"data.max_size={word['max_size']}"]
+    return (["transfer.lm_run=null", "transfer.lm_run_backward=null", "transfer.unfreeze_every=null",
+             f"data.pipeline={pipeline}", f"data.min_freq={word['min_freq']}", f"data.max_size={word['max_size']}"]
             + [f"model.{k}={model[k]}" for k in ("emb_dim", "cell", "hidden_size", "num_layers")])
 
 
-def lm_command(corpus: str, train_source: str, run_dir: Path, minutes: float) -> list[str]:
-    """The LM command of configs/sentiment/imdb_lm_transfer.yaml for `corpus`."""
+def lm_command(corpus: str, train_source: str, run_dir: Path, minutes: float, forward_run: str | None = None) -> list[str]:
+    """The LM command of configs/sentiment/imdb_lm_transfer.yaml for `corpus`; with `forward_run`, the
+    backward LM's (reading that LM's embedding, frozen)."""
     return [sys.executable, "-m", "textseq", "train-lm", "-c", str(LM_CONFIG), "-o", str(run_dir),
             "--set", f"data.train={train_source}", "--set", f"data.valid={corpus}:valid",
             "--set", f"data.test={corpus}:test",
@@ -212,7 +219,8 @@ def lm_command(corpus: str, train_source: str, run_dir: Path, minutes: float) ->
             "--set", "model.emb_dim=128", "--set", "model.hidden_size=256", "--set", "model.softmax=adaptive",
             "--set", "model.tie_weights=false", "--set", "model.adaptive_cutoffs=[1000,5000,15000]",
             "--set", "sample.prime=the movie",
-            "--set", f"train.max_minutes={minutes}", "--set", "train.num_threads=2", "--no-progress"]
+            "--set", f"train.max_minutes={minutes}", "--set", "train.num_threads=2", "--no-progress"] + (
+            ["--set", "model.direction=backward", "--set", f"embedding.from_lm={forward_run}"] if forward_run else [])
 
 
 def has_best(run_dir: Path) -> bool:
@@ -300,9 +308,10 @@ def run_tfidf(train_source: str, corpus: str, test_texts: list[str], y_test: np.
 
 
 def run_neural(model: str, corpus: str, out: Path, train_source: str | None, args: argparse.Namespace,
-               lm_run: str | None, test_texts: list[str], test_labels: list[str], threads: int) -> dict[str, Any]:
+               lm_run: str | None, test_texts: list[str], test_labels: list[str], threads: int,
+               lm_backward_run: str | None = None) -> dict[str, Any]:
     config_path, overrides = model_config(model, corpus, train_source, args.max_minutes, lm_run,
-                                          args.limit_train, args.epochs)
+                                          args.limit_train, args.epochs, lm_backward_run)
     run_dir = out / model
     fresh_run_dir(run_dir, args.overwrite)
     log(f"\n== {model}: {config_path.relative_to(ROOT)} " + " ".join(f"--set {o}" for o in overrides))
@@ -367,19 +376,43 @@ def remeasure_prediction(model: str, previous: dict[str, Any], out: Path, args: 
     return row
 
 
-def ensure_lm(corpus: str, out: Path, train_source: str, minutes: float, overwrite: bool) -> tuple[str, float | None, list[str] | None]:
-    """(LM run dir, minutes spent training it here or None, the command) - trains one when needed."""
-    run_dir = out / "lm"
-    cmd = lm_command(corpus, train_source, run_dir, minutes)
+def ensure_lm(corpus: str, out: Path, train_source: str, minutes: float, overwrite: bool,
+              forward_run: str | None = None) -> tuple[str, float | None, list[str] | None]:
+    """(LM run dir, minutes spent training it here or None, the command) - trains one when needed; the
+    backward LM when given the forward LM's run."""
+    name = "lm_backward" if forward_run else "lm"
+    run_dir = out / name
+    cmd = lm_command(corpus, train_source, run_dir, minutes, forward_run)
     if has_best(run_dir) and not overwrite:
-        log(f"\n== lm: reusing {run_dir} (pass --overwrite to train it again)")
+        log(f"\n== {name}: reusing {run_dir} (pass --overwrite to train it again)")
         return str(run_dir), None, cmd
     fresh_run_dir(run_dir, True)
     shown = " ".join(c if " " not in c else repr(c) for c in cmd[2:])
-    log(f"\n== lm: textseq {shown}")
+    log(f"\n== {name}: textseq {shown}")
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)  # its own process: its train.num_threads stays there
     return str(run_dir), (time.perf_counter() - t0) / 60, cmd
+
+
+def lm_directions(args: argparse.Namespace) -> str:
+    """forward | both: --lm-directions, else what the LM-transfer config names."""
+    if args.lm_directions:
+        return args.lm_directions
+    return "both" if read_yaml(NEURAL_CONFIGS["lm_transfer"]).get("transfer", {}).get("lm_run_backward") else "forward"
+
+
+def language_model(results: dict[str, Any], key: str, given: str | None, args: argparse.Namespace, out: Path) -> str:
+    """The run dir of the forward ("lm") or backward ("lm_backward") LM: given, already in results, or
+    trained here (its minutes and command go into results[key])."""
+    run = given or results.get(key, {}).get("run_dir")
+    if run is None:
+        minutes = args.lm_minutes or args.max_minutes or LM_DOCUMENTED_MINUTES
+        forward = results["lm"]["run_dir"] if key == "lm_backward" else None  # lm_transfer asks for "lm" first
+        run, lm_min, cmd = ensure_lm(args.corpus, out, f"{args.corpus}:train", minutes, args.overwrite, forward)
+        results[key] = {"run_dir": run, "train_min": lm_min, "command": cmd[2:]}
+    elif key not in results:
+        results[key] = {"run_dir": run, "train_min": None, "command": None}
+    return run
 
 
 # --------------------------------------------------------------------------------------- output
@@ -429,6 +462,11 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="train.max_minutes of every neural model (default: each config's own)")
     parser.add_argument("--lm-run", default=None, help="existing `textseq train-lm` run dir for lm_transfer")
+    parser.add_argument("--lm-backward-run", default=None,
+                        help="existing backward (model.direction: backward) LM run dir for lm_transfer")
+    parser.add_argument("--lm-directions", choices=("forward", "both"), default=None,
+                        help="LMs lm_transfer starts from: the forward one, or forward and backward (default: "
+                             "what configs/sentiment/imdb_lm_transfer.yaml names)")
     parser.add_argument("--lm-minutes", type=float, default=None,
                         help=f"train.max_minutes of the LM trained without --lm-run (default: --max-minutes, "
                              f"else {LM_DOCUMENTED_MINUTES:g} as documented)")
@@ -494,18 +532,17 @@ def main() -> None:
             log("\n== tfidf: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2) + LogisticRegression")
             row = run_tfidf(train_source or f"{args.corpus}:train", args.corpus, test_texts, y_test, labels, args.repeats)
         else:
-            lm_run = None
+            lm_run = lm_backward_run = None
             if model in ("lm_transfer", "lm_scratch"):
-                lm_run = args.lm_run or results.get("lm", {}).get("run_dir")
-                if lm_run is None:
-                    minutes = args.lm_minutes or args.max_minutes or LM_DOCUMENTED_MINUTES
-                    lm_run, lm_min, cmd = ensure_lm(args.corpus, out, f"{args.corpus}:train", minutes, args.overwrite)
-                    results["lm"] = {"run_dir": lm_run, "train_min": lm_min, "command": cmd[2:]}
-                elif "lm" not in results:
-                    results["lm"] = {"run_dir": lm_run, "train_min": None, "command": None}
-            row = run_neural(model, args.corpus, out, train_source, args, lm_run, test_texts, test_labels, threads)
+                lm_run = language_model(results, "lm", args.lm_run, args, out)
+            if model == "lm_transfer" and lm_directions(args) == "both":
+                lm_backward_run = language_model(results, "lm_backward", args.lm_backward_run, args, out)
+            row = run_neural(model, args.corpus, out, train_source, args, lm_run, test_texts, test_labels, threads,
+                             lm_backward_run)
             if model == "lm_transfer":
                 row["details"]["lm_train_min"] = results["lm"]["train_min"]
+                if lm_backward_run:
+                    row["details"]["lm_backward_train_min"] = results["lm_backward"]["train_min"]
         rows[model] = row
         results["models"].append(row)
         log(f"-- {model}: accuracy {row['accuracy']:.4f} | macro_f1 {row['macro_f1']:.4f} | train {row['train_min']:.2f} min | "
@@ -525,9 +562,11 @@ def main() -> None:
             + (f"; trainer clock {r['fit_min']:.2f} min, stopped by {r['details']['stop_reason']} at step "
                f"{r['details']['steps']} (best {r['details']['best_step']})" if r["model"] != "tfidf" else
                f"; C={r['details']['C']}"))
-    if "lm" in results:
-        lm = results["lm"]
-        say(f"- LM for transfer: {lm['run_dir']}" + (f", trained here in {lm['train_min']:.2f} min" if lm["train_min"] else ""))
+    for key, what in (("lm", "LM"), ("lm_backward", "backward LM")):
+        if key in results:
+            lm = results[key]
+            say(f"- {what} for transfer: {lm['run_dir']}"
+                + (f", trained here in {lm['train_min']:.2f} min" if lm["train_min"] else ""))
     say("\ntargets:")
     for c in results["checks"]:
         mark = {True: "MET", False: "NOT MET", None: "n/a"}[c["met"]]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from textseq.cli import main
@@ -102,29 +104,42 @@ def test_class_weight_list_must_match_the_classes(tmp_path, capsys):
     assert code == 2 and "data.class_weights has 3 numbers, but the training data has 2 classes (neg, pos)" in out.err
 
 
-def test_transfer_from_a_word_level_lm_run(tmp_path, capsys):
-    pytest.importorskip("textseq.lm.task", reason="the language-model job (textseq.lm) is not available")
-    from safetensors.torch import load_file
-
-    rng = random.Random(5)
-    lines = [review(rng.choice(["pos", "neg"]), rng) for _ in range(80)]
-    (tmp_path / "lm_train.txt").write_text("\n".join(lines[:60]) + "\n")
-    (tmp_path / "lm_valid.txt").write_text("\n".join(lines[60:]) + "\n")
+def _word_lm(tmp_path, name: str = "lm", embedding_from: str | None = None, **model) -> str:
+    """Train a 3-step word LM on review lines into tmp_path/name; returns the run directory."""
+    if not (tmp_path / "lm_train.txt").exists():
+        rng = random.Random(5)
+        lines = [review(rng.choice(["pos", "neg"]), rng) for _ in range(80)]
+        (tmp_path / "lm_train.txt").write_text("\n".join(lines[:60]) + "\n")
+        (tmp_path / "lm_valid.txt").write_text("\n".join(lines[60:]) + "\n")
     lm_config = {
         "data": {"train": str(tmp_path / "lm_train.txt"), "valid": str(tmp_path / "lm_valid.txt"), "level": "word",
-                 "word": {"pipeline": FAST_PIPELINE, "min_freq": 1, "max_size": None}, "batch_size": 4, "bptt": 8},
-        "model": {"cell": "lstm", "emb_dim": 12, "hidden_size": 10, "num_layers": 1, "tie_weights": False},
+                 "word": {"pipeline": FAST_PIPELINE, "min_freq": 1, "max_size": model.pop("max_size", None)},
+                 "batch_size": 4, "bptt": 8},
+        "model": {"cell": "lstm", "emb_dim": 12, "hidden_size": 10, "num_layers": 1, "tie_weights": False, **model},
         "train": {"max_steps": 3, "eval_every": 3, "device": "cpu", "num_threads": 1, "tensorboard": False},
         "sample": {"length": 0},
+        "embedding": {"from_lm": embedding_from},
     }
-    (tmp_path / "lm.yaml").write_text(yaml.safe_dump(lm_config))
-    assert main(["train-lm", "-c", str(tmp_path / "lm.yaml"), "-o", str(tmp_path / "lm"), "--no-progress"]) == 0
-    config = tiny_config(tmp_path, transfer={"lm_run": str(tmp_path / "lm"), "unfreeze_every": 1000, "unfreeze_unit": "steps"},
-                         model={"cell": "lstm", "bidirectional": False, "pooling": "mean"})
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(lm_config))
+    assert main(["train-lm", "-c", str(tmp_path / f"{name}.yaml"), "-o", str(tmp_path / name), "--no-progress"]) == 0
+    return str(tmp_path / name)
+
+
+def _transfer_config(tmp_path, transfer: dict, **model) -> Path:
+    config = tiny_config(tmp_path, transfer={"unfreeze_every": 1000, "unfreeze_unit": "steps", **transfer},
+                         model={"cell": "lstm", "bidirectional": False, "pooling": "mean", **model})
     raw = yaml.safe_load(config.read_text())
     for key in ("emb_dim", "hidden_size", "cell"):
         raw["model"].pop(key, None)  # taken from the LM
     config.write_text(yaml.safe_dump(raw))
+    return config
+
+
+def test_transfer_from_a_word_level_lm_run(tmp_path, capsys):
+    pytest.importorskip("textseq.lm.task", reason="the language-model job (textseq.lm) is not available")
+    from safetensors.torch import load_file
+
+    config = _transfer_config(tmp_path, {"lm_run": _word_lm(tmp_path)})
     code, out = _train(config, tmp_path, capsys, "train.max_steps=4", "train.eval_every=2")
     assert code == 0, out.err
     assert "using the language model's pipeline and vocabulary" in out.out and "transfer: " in out.out
@@ -138,6 +153,44 @@ def test_transfer_from_a_word_level_lm_run(tmp_path, capsys):
     # gradual unfreezing kept everything below the head frozen for these 4 steps: still the LM's weights
     assert np.array_equal(weights["embedding.weight"].numpy(), lm_weights["embedding.weight"].numpy())
     assert np.array_equal(weights["rnn.weight_hh_l0"].numpy(), lm_weights["rnn.weight_hh_l0"].numpy())
+
+
+def test_transfer_from_forward_and_backward_lm_runs(tmp_path, capsys):
+    pytest.importorskip("textseq.lm.task", reason="the language-model job (textseq.lm) is not available")
+    from safetensors.torch import load_file
+
+    fwd = _word_lm(tmp_path)
+    back = _word_lm(tmp_path, "back", embedding_from=fwd, direction="backward")
+    config = _transfer_config(tmp_path, {"lm_run": fwd, "lm_run_backward": back}, bidirectional=True)
+    code, out = _train(config, tmp_path, capsys, "train.max_steps=4", "train.eval_every=2")
+    assert code == 0, out.err
+    assert f"from {fwd} and {back}" in out.out and "right-to-left direction" in out.out
+    f, b = (load_file(str(Path(run) / "best" / "model.safetensors")) for run in (fwd, back))
+    weights = load_file(str(tmp_path / "run" / "step-000004" / "model.safetensors"))
+    assert torch.equal(weights["rnn.weight_hh_l0"], f["rnn.weight_hh_l0"])
+    assert torch.equal(weights["rnn.weight_ih_l0_reverse"], b["rnn.weight_ih_l0"])
+    assert torch.equal(weights["rnn.weight_hh_l0_reverse"], b["rnn.weight_hh_l0"])
+    assert torch.equal(weights["embedding.weight"], f["embedding.weight"])
+
+
+@pytest.mark.parametrize("case,message", [
+    ("forward_as_backward", "the backward LM reads left to right"),
+    ("other_vocabulary", "another vocabulary or pipeline"),
+    ("own_embedding", "has an embedding of its own"),
+    ("unidirectional", "set model.bidirectional: true"),
+    ("no_forward", "transfer.lm_run_backward needs transfer.lm_run"),
+])
+def test_backward_transfer_mistakes(tmp_path, capsys, case, message):
+    pytest.importorskip("textseq.lm.task", reason="the language-model job (textseq.lm) is not available")
+    fwd = _word_lm(tmp_path)
+    back = {"forward_as_backward": fwd,
+            "other_vocabulary": lambda: _word_lm(tmp_path, "small", direction="backward", max_size=20),
+            "own_embedding": lambda: _word_lm(tmp_path, "own", direction="backward")}.get(case, fwd)
+    back = back() if callable(back) else back
+    transfer = {"lm_run": None if case == "no_forward" else fwd, "lm_run_backward": back}
+    config = _transfer_config(tmp_path, transfer, bidirectional=case != "unidirectional")
+    code, out = _train(config, tmp_path, capsys, "train.max_steps=1")
+    assert code == 2 and message in out.err
 
 
 def test_transfer_refuses_a_character_lm(tmp_path, capsys):

@@ -110,6 +110,64 @@ def test_bag_model_takes_the_embedding_only():
     assert report.copied == ["embedding.weight"] and "only the embedding" in report.notes[0]
 
 
+def _backward_lm_on(lm: RecurrentLM) -> RecurrentLM:
+    """A backward LM with lm's embedding (as `--set embedding.from_lm=...` trains it) and other weights."""
+    back = _lm(direction="backward", num_layers=lm.config.num_layers)
+    torch.manual_seed(3)
+    back.rnn.reset_parameters()
+    with torch.no_grad():
+        back.embedding.weight.copy_(lm.embedding.weight)
+    return back
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_backward_lm_starts_the_right_to_left_direction(layers):
+    lm = _lm(num_layers=layers).eval()
+    back = _backward_lm_on(lm).eval()
+    clf = _classifier(num_layers=layers).eval()
+    report = init_from_lm(clf, lm, back)
+    assert report.kept == [] and len(report.copied) == 1 + 8 * layers
+    assert any("right-to-left direction" in note for note in report.notes)
+    ids = torch.randint(0, V, (2, 7))
+    clf_out, _ = clf.rnn(clf.embedding(ids))  # (B, T, 2H): forward features, then right-to-left ones
+    fwd, _ = lm.rnn(lm.embedding(ids))
+    bwd, _ = back.rnn(back.embedding(ids.flip(1)))  # the backward LM reads the sequence reversed
+    torch.testing.assert_close(clf_out[..., :H], fwd, atol=1e-5, rtol=0)
+    if layers == 1:  # above the first layer each direction also reads the other's features (zero weights at first)
+        torch.testing.assert_close(clf_out[..., H:], bwd.flip(1), atol=1e-5, rtol=0)
+    else:
+        assert (clf.rnn.weight_ih_l1_reverse[:, :H] == 0).all()
+        torch.testing.assert_close(clf.rnn.weight_ih_l1_reverse[:, H:], back.rnn.weight_ih_l1, atol=0, rtol=0)
+
+
+def test_a_backward_lm_with_its_own_embedding_is_refused():
+    lm, clf = _lm(), _classifier()
+    back = _backward_lm_on(lm)
+    with torch.no_grad():
+        back.embedding.weight[3] += 0.01
+    with pytest.raises(ConfigError, match="embedding of its own.*embedding.from_lm=FORWARD_RUN"):
+        init_from_lm(clf, lm, back)
+
+
+@pytest.mark.parametrize("fwd_dir,back_dir,clf_kw,message", [
+    ("backward", "backward", {}, "pass it as the backward LM"),
+    ("forward", "forward", {}, "model.direction=backward"),
+    ("forward", "backward", {"bidirectional": False}, "needs a bidirectional"),
+    ("forward", "backward", {"kind": "bag", "num_layers": 1}, "needs a bidirectional"),
+])
+def test_backward_transfer_mistakes_are_config_errors(fwd_dir, back_dir, clf_kw, message):
+    clf = _classifier(**clf_kw)
+    before = clf.embedding.weight.clone()
+    with pytest.raises(ConfigError, match=message):
+        init_from_lm(clf, _lm(direction=fwd_dir), _lm(direction=back_dir))
+    torch.testing.assert_close(clf.embedding.weight, before, atol=0, rtol=0)
+
+
+def test_backward_lm_of_another_size_is_named():
+    with pytest.raises(ConfigError, match="backward LM: hidden_size: LM 7 vs classifier 6"):
+        init_from_lm(_classifier(), _lm(), _lm(direction="backward", hidden_size=H + 1))
+
+
 # -- discriminative learning rates -------------------------------------------------------------------------
 @pytest.mark.parametrize("freeze", [False, True])
 def test_discriminative_groups_decay_per_layer_and_cover_every_trainable_parameter_once(freeze):

@@ -108,6 +108,9 @@ class TransferSection(StrictModel):
     learning rates and gradual unfreezing. The classifier then uses the LM's pipeline and vocabulary."""
 
     lm_run: str | None = None  # run dir of `textseq train-lm` (data.level: word), or one of its checkpoints
+    # a second LM run trained right to left (--set model.direction=backward) on the same text, pipeline and
+    # vocabulary: it starts the right-to-left direction of the bidirectional encoder (ULMFiT's backward LM)
+    lm_run_backward: str | None = None
     checkpoint: str = "best"  # best | latest | a checkpoint directory
     decay: float = Field(2.6, gt=0)  # lr of a layer group = lr / decay**depth (head: depth 0)
     unfreeze_every: int | None = Field(None, ge=1)  # thaw one more group every N steps/epochs; null = all trainable
@@ -139,6 +142,11 @@ class ClassifyJobConfig(StrictModel):
         needs_valid = self.train.early_stopping is not None or self.train.schedule.name == "plateau"
         if needs_valid and self.data.valid is None:
             raise ValueError("early stopping and the plateau schedule follow validation metrics: set data.valid")
+        if self.transfer.lm_run_backward is not None:
+            if self.transfer.lm_run is None:
+                raise ValueError("transfer.lm_run_backward needs transfer.lm_run (the forward LM gives the embedding)")
+            if not self.model.bidirectional:
+                raise ValueError("transfer.lm_run_backward starts the right-to-left direction: set model.bidirectional: true")
         if self.embeddings.vectors is not None and self.transfer.lm_run is not None:
             raise ValueError("embeddings.vectors and transfer.lm_run both initialise the embedding table; choose one")
         return self

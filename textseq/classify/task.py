@@ -154,15 +154,28 @@ def model_config(config: ClassifyJobConfig, prepared: PreparedData, weights: tor
     return config.classifier_config(len(prepared.vocab), len(prepared.labels), class_weights_for(config, prepared), pad, **fill)
 
 
-def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any]:
-    """(RecurrentLM, word codec) of transfer.lm_run; ConfigError for LMs that are not word-level."""
+def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any, Any]:
+    """(forward RecurrentLM, its word codec, backward RecurrentLM or None) of transfer.lm_run and
+    transfer.lm_run_backward; ConfigError for LMs that are not word-level or do not share a vocabulary."""
     from textseq.lm.inference import load_lm
 
-    model, codec = load_lm(config.transfer.lm_run, config.transfer.checkpoint)  # type: ignore[arg-type]
-    if getattr(codec, "name", None) != "words" or not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "stream"):
-        raise ConfigError(f"transfer.lm_run {config.transfer.lm_run}: a {getattr(codec, 'name', '?')}-level LM; transfer "
-                          "to a classifier needs a word-level LM (`textseq train-lm` with data.level: word)")
-    return model, codec
+    t = config.transfer
+    loaded = []
+    for key, run in (("transfer.lm_run", t.lm_run), ("transfer.lm_run_backward", t.lm_run_backward)):
+        if run is None:
+            loaded.append((None, None))
+            continue
+        model, codec = load_lm(run, t.checkpoint)
+        if getattr(codec, "name", None) != "words" or not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "stream"):
+            raise ConfigError(f"{key} {run}: a {getattr(codec, 'name', '?')}-level LM; transfer to a classifier "
+                              "needs a word-level LM (`textseq train-lm` with data.level: word)")
+        loaded.append((model, codec))
+    (lm, codec), (backward, back_codec) = loaded
+    if back_codec is not None and (back_codec.vocab.to_dict(counts=False) != codec.vocab.to_dict(counts=False)
+                                   or back_codec.tokenizer.fingerprint() != codec.tokenizer.fingerprint()):
+        raise ConfigError(f"transfer.lm_run_backward {t.lm_run_backward} has another vocabulary or pipeline than "
+                          f"transfer.lm_run {t.lm_run}: train both LMs with the same data.word settings")
+    return lm, codec, backward
 
 
 # ------------------------------------------------------------------------------ the job
@@ -176,7 +189,7 @@ def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path
         config = load_job_config(config, overrides)
     run_dir = open_run_dir(run_dir, config, CLASSIFY_RUN, resume, load_job_config)
 
-    lm, lm_codec = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None)
+    lm, lm_codec, backward_lm = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None, None)
     prepared = prepare(config, run_dir, lm_codec=lm_codec, log=log)
     seed_everything(config.seed)  # before building the model: the init is part of the run
     weights = _embedding_weights(config, prepared, log)
@@ -192,8 +205,9 @@ def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path
     train_cfg, budget = TimeBudgetCosine.install(config.train)  # a run stopped by max_minutes still anneals
     callbacks, groups = [Report(log), *budget], None
     if lm is not None:
-        report = init_from_lm(model, lm)
-        log(f"transfer: {len(report.copied)} tensors copied from {config.transfer.lm_run}" +
+        report = init_from_lm(model, lm, backward_lm)
+        sources = " and ".join(filter(None, (config.transfer.lm_run, config.transfer.lm_run_backward)))
+        log(f"transfer: {len(report.copied)} tensors copied from {sources}" +
             "".join(f"; {note}" for note in report.notes))
         opt = train_cfg.optimizer
         groups = discriminative_param_groups(model, opt.lr, config.transfer.decay, opt.weight_decay)

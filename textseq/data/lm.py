@@ -78,6 +78,18 @@ def plan_epoch(n_tokens: int, batch_size: int, bptt: int, offset: int = 0) -> Ep
     return EpochPlan(offset, row_len, windows, last, n_tokens - offset - batch_size * row_len)
 
 
+def in_reading_order(tokens: Any, direction: str) -> Any:
+    """The stream as a model of `direction` reads it: unchanged (forward) or reversed (backward), which
+    for an array or memmap is a view, not a copy. Documents then run last to first, each one read from
+    its end, and the separator after each document in the file comes before it in the reversed stream."""
+    if direction == "forward":
+        return tokens
+    if direction != "backward":
+        raise ConfigError(f"direction must be 'forward' or 'backward', got {direction!r}")
+    arr, _ = _stream(tokens)
+    return arr[::-1]
+
+
 def count_windows(n_tokens: int, batch_size: int, bptt: int, offset: int = 0) -> int:
     """Training windows in an epoch with this offset (the last may be shorter than bptt)."""
     return plan_epoch(n_tokens, batch_size, bptt, offset).windows

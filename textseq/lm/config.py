@@ -2,6 +2,7 @@
 
     data:   {train: shakespeare:train, valid: shakespeare:valid, level: char, batch_size: 64, bptt: 128}
     model:  {cell: lstm, emb_dim: 64, hidden_size: 512, num_layers: 1}     # LMConfig minus vocab_size
+    embedding: {from_lm: null, freeze: true}  # start from another LM run's embedding (same vocabulary)
     train:  {optimizer: {lr: 2.0e-3}, max_minutes: 3, eval_every: 250}     # textseq.train.TrainConfig
     sample: {prime: "ROMEO:\\n", length: 400, temperature: 0.8}
     seed: 0
@@ -111,11 +112,22 @@ class SampleConfig(StrictModel):
     top_p: float | None = Field(None, gt=0, le=1)
 
 
+class EmbeddingStart(StrictModel):
+    """Start the embedding from another `textseq train-lm` run with the same codec (vocabulary): how a
+    backward LM is trained on the forward LM's vectors, so that one classifier embedding serves the
+    encoder's two directions (textseq.models.transfer)."""
+
+    from_lm: str | None = None  # a run dir or checkpoint dir
+    checkpoint: str = "best"  # best | latest | a checkpoint directory name
+    freeze: bool = True  # keep the copied vectors as they are: they must stay the other LM's
+
+
 class LMJobConfig(StrictModel):
     """One language-modelling run: `textseq train-lm -c CONFIG -o RUN_DIR`."""
 
     data: DataConfig
     model: ModelSection = Field(default_factory=ModelSection)  # type: ignore[valid-type]
+    embedding: EmbeddingStart = EmbeddingStart()
     train: TrainConfig
     sample: SampleConfig = SampleConfig()
     seed: int = Field(0, ge=0)  # model init, data offsets and dropout; train.seed follows it

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import sys
 import tempfile
@@ -166,10 +167,12 @@ def _model_and_codec(source: Any, codec: TokenCodec | None, checkpoint: str, dev
     return model, codec or loaded_codec
 
 
-def _prime_ids(codec: TokenCodec, prime: str, log: Callable[[str], None]) -> list[int]:
-    # Start as a new document: the separator first, so the state has seen a line break as in training.
+def _prime_ids(codec: TokenCodec, prime: str, log: Callable[[str], None], backward: bool = False) -> list[int]:
+    # Start as a new document: the separator first, so the state has seen a line break as in training
+    # (in a backward LM's reversed stream the separator also comes first: it ends the document).
     start = encode_text(codec, SEPARATOR, "prime", log) or ([codec.eos_id] if codec.eos_id is not None else [])
-    ids = start + (encode_text(codec, prime, "prime", log) if prime else [])
+    body = encode_text(codec, prime, "prime", log) if prime else []
+    ids = start + (body[::-1] if backward else body)
     if not ids:
         raise InputError("the prime encodes to no tokens and the codec has no end-of-sequence token; give a longer --prime")
     return ids
@@ -177,9 +180,15 @@ def _prime_ids(codec: TokenCodec, prime: str, log: Callable[[str], None]) -> lis
 
 def generate_text(source: Any, prime: str = "\n", length: int = 200, temperature: float = 0.8, top_k: int | None = None,
                   top_p: float | None = None, seed: int | None = None, codec: TokenCodec | None = None,
-                  checkpoint: str = "best", device: str = "cpu", log: Callable[[str], None] = _warn) -> Iterator[str]:
+                  checkpoint: str = "best", device: str = "cpu", log: Callable[[str], None] = _warn,
+                  with_prime: bool = False) -> Iterator[str]:
     """Stream the text of `length` new tokens after `prime` (temperature 0 = greedy) from a run dir,
-    checkpoint dir or model (then pass `codec`). Yields each token's text as soon as it is sampled."""
+    checkpoint dir or model (then pass `codec`). Yields each token's text as soon as it is sampled;
+    with `with_prime` the prime comes first.
+
+    A backward LM (model.direction: backward) writes the text that comes *before* the prime, right
+    to left, so nothing can be shown until the last token is sampled: it yields that text in reading
+    order as one piece, then the prime when `with_prime`."""
     if temperature < 0:
         raise InputError(f"temperature must be >= 0, got {temperature}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -187,9 +196,23 @@ def generate_text(source: Any, prime: str = "\n", length: int = 200, temperature
     if length < 0:
         raise InputError(f"length must be >= 0, got {length}")
     model, codec = _model_and_codec(source, codec, checkpoint, device)
-    prime_ids = _prime_ids(codec, prime, log)
+    backward = model.config.direction == "backward"
+    prime_ids = _prime_ids(codec, prime, log, backward)
     ids = generate(model, prime_ids, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    return _detokenize(codec, prime_ids, ids)
+    if backward:
+        return _before_prime(codec, prime, ids, with_prime)
+    pieces = _detokenize(codec, prime_ids, ids)
+    return itertools.chain([prime], pieces) if with_prime else pieces
+
+
+def _before_prime(codec: TokenCodec, prime: str, ids: Iterator[int], with_prime: bool) -> Iterator[str]:
+    """The backward LM's text (`ids`, sampled right to left) in reading order, and the prime after it."""
+    text = "".join(_detokenize(codec, [], iter(list(ids)[::-1])))
+    if prime and text and codec.name == "words" and not text.endswith("\n"):
+        text += " "  # words are joined by spaces; the prime's first word needs one
+    yield text
+    if with_prime:
+        yield prime
 
 
 def _detokenize(codec: TokenCodec, prime_ids: list[int], ids: Iterator[int]) -> Iterator[str]:

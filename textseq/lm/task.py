@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
 from torch import nn
 
-from textseq.data.lm import LMBatches, LMEvalBatches, min_tokens
-from textseq.errors import InputError
-from textseq.lm.config import LMJobConfig, load_job_config
+from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_tokens
+from textseq.errors import ConfigError, InputError
+from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import RecurrentLM
 from textseq.train.callbacks import Callback, TimeBudgetCosine
@@ -34,7 +35,7 @@ from textseq.train.trainer import FitResult, Trainer
 
 # How LM run directories are marked (run.json, extra.json) and what a resume may change.
 LM_RUN = RunKind(task="lm", name="language-model", format_label="LM", format=1, command="textseq train-lm",
-                 fixed_on_resume=("data", "model", "seed"), changeable=("data.eval_tokens",),
+                 fixed_on_resume=("data", "model", "embedding", "seed"), changeable=("data.eval_tokens",),
                  may_change="train.* and sample.*")
 run_info, check_compatible = LM_RUN.info, LM_RUN.check_compatible
 RUN_FILE = "run.json"
@@ -68,7 +69,9 @@ def lm_metrics(total_nats: float, tokens: int, characters: int, n_bytes: int, ch
 
 def evaluate_tokens(model: nn.Module, tokens: Any, batch_size: int, bptt: int, characters: int, n_bytes: int,
                     char_level: bool) -> dict[str, float]:
-    """Metrics of `model` over a token stream, every target exactly once (LMEvalBatches)."""
+    """Metrics of `model` over a token stream, every target exactly once (LMEvalBatches); a backward
+    model reads the stream reversed."""
+    tokens = in_reading_order(tokens, getattr(getattr(model, "config", None), "direction", "forward"))
     n = len(tokens)
     if n < 2:
         raise InputError(f"evaluation text has {n} token(s); at least 2 are needed (one input, one target)")
@@ -136,6 +139,24 @@ def check_train_length(n_tokens: int, source: str, batch_size: int, bptt: int) -
     )
 
 
+def start_embedding(model: RecurrentLM, codec: Any, start: EmbeddingStart) -> str:
+    """Copy (and freeze) the embedding of the LM run `start.from_lm` into `model`; ConfigError unless
+    both have the same codec and embedding size. Returns a line for the log."""
+    from textseq.lm.inference import load_lm
+
+    source, source_codec = load_lm(start.from_lm, start.checkpoint)  # type: ignore[arg-type]
+    if codec_spec_for_run(source_codec) != codec_spec_for_run(codec):
+        raise ConfigError(f"embedding.from_lm {start.from_lm}: its codec (vocabulary) differs from this run's; "
+                          "give both runs the same data.train, data.level and level options")
+    if source.config.emb_dim != model.config.emb_dim:
+        raise ConfigError(f"embedding.from_lm {start.from_lm}: emb_dim {source.config.emb_dim}, this model's "
+                          f"{model.config.emb_dim}; set model.emb_dim={source.config.emb_dim}")
+    with torch.no_grad():
+        model.embedding.weight.copy_(source.embedding.weight)
+    model.embedding.weight.requires_grad_(not start.freeze)
+    return f"embedding: copied from {start.from_lm}" + (", frozen" if start.freeze else ", trained further")
+
+
 def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: tuple[str, ...] = (),
              progress: bool | None = None, log: Callable[[str], None] = _say,
              callbacks: Sequence[Callback] = ()) -> LMResult:
@@ -153,10 +174,14 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     check_train_length(len(prepared.splits["train"]), data.train, data.batch_size, data.bptt)
     seed_everything(config.seed)  # before building the model: the init is part of the run
     model = RecurrentLM(config.lm_config(prepared.codec.size))
+    if config.embedding.from_lm:
+        log(start_embedding(model, prepared.codec, config.embedding))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
-        f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters")
-    batches = LMBatches(prepared.splits["train"].tokens, data.batch_size, data.bptt, seed=config.seed,
+        f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters"
+        + (", backward (reads the text right to left)" if model.config.direction == "backward" else ""))
+    train_tokens = in_reading_order(prepared.splits["train"].tokens, model.config.direction)
+    batches = LMBatches(train_tokens, data.batch_size, data.bptt, seed=config.seed,
                         reset_every=data.reset_every)
     evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
     train_cfg, callbacks = config.train, [Report(log), *callbacks]
@@ -178,8 +203,8 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     s = config.sample
     sample = ""
     if s.length:
-        sample = s.prime + "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k,
-                                                 top_p=s.top_p, seed=config.seed, codec=prepared.codec, log=log))
+        sample = "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                       seed=config.seed, codec=prepared.codec, log=log, with_prime=True))
         (run_dir / "sample.txt").write_text(sample, encoding="utf-8")
         log(f"sample (temperature {s.temperature}):\n{sample}")
     log(f"validation bpc: {valid['bpc']:.4f}")

@@ -54,6 +54,9 @@ class LMConfig(StrictModel):
     softmax: Literal["full", "adaptive"] = "full"
     adaptive_cutoffs: list[int] = Field(default_factory=lambda: [2000, 10000])  # cluster bounds (token ids)
     adaptive_div: float = Field(default=4.0, ge=1.0)  # each tail cluster's projection is this much narrower
+    # backward: trained on the reversed token stream, so it predicts each token from the ones after it
+    # (ULMFiT's second LM; the right-to-left direction of a bidirectional classifier starts from it)
+    direction: Literal["forward", "backward"] = "forward"
 
     @field_validator("cell")
     @classmethod

@@ -25,10 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from textseq.lm.inference import generate_text
 
     pieces = generate_text(args.run_dir, args.prime, args.length, temperature=args.temperature, top_k=args.top_k,
-                           top_p=args.top_p, seed=args.seed, checkpoint=args.checkpoint, device=args.device)
+                           top_p=args.top_p, seed=args.seed, checkpoint=args.checkpoint, device=args.device,
+                           with_prime=True)
     out = sys.stdout
-    out.write(args.prime)
-    out.flush()
     for piece in pieces:
         out.write(piece)
         out.flush()  # one token at a time, as it is sampled
