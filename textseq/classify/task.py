@@ -171,8 +171,7 @@ def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any, Any]:
                               "needs a word-level LM (`textseq train-lm` with data.level: word)")
         loaded.append((model, codec))
     (lm, codec), (backward, back_codec) = loaded
-    if back_codec is not None and (back_codec.vocab.to_dict(counts=False) != codec.vocab.to_dict(counts=False)
-                                   or back_codec.tokenizer.fingerprint() != codec.tokenizer.fingerprint()):
+    if back_codec is not None and back_codec.spec() != codec.spec():  # a word codec's spec: vocabulary and pipeline
         raise ConfigError(f"transfer.lm_run_backward {t.lm_run_backward} has another vocabulary or pipeline than "
                           f"transfer.lm_run {t.lm_run}: train both LMs with the same data.word settings")
     return lm, codec, backward
