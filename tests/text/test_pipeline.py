@@ -37,6 +37,18 @@ def test_sentiment_pipeline_keeps_negations():
     assert SAMPLE[first_not.start:first_not.end] == "weren't"
 
 
+def test_sentiment_lm_pipeline_keeps_every_word_and_its_form():
+    p = Pipeline.load("configs/preprocess/sentiment_lm.yaml")
+    toks = p(SAMPLE)
+    texts = [t.text for t in toks]
+    # The sentiment pipeline's normalisation (lower case, contractions, placeholders) ...
+    assert texts[:6] == ["the", "mice", "were", "not", "running", "at"]
+    assert "<url>" in texts and "<email>" in texts and texts[-3:] == ["do", "not", "stop"]
+    # ... but no word is dropped and none is lemmatised: every word of the original is a token.
+    assert texts.count("!") == 1 and "visit" in texts and "mouse" not in texts
+    assert [SAMPLE[t.start:t.end] for t in toks][:5] == ["The", "mice", "weren't", "weren't", "running"]
+
+
 def test_normalized_offsets_option():
     spec = Pipeline.default().spec() | {"offsets": "normalized"}
     p = Pipeline.from_spec(spec)
