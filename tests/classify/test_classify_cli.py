@@ -137,3 +137,35 @@ def test_prediction_in_worker_processes_and_chunks_equals_one_process(clf_run):
     reference = predictor.predict_proba(texts, workers=1, chunk_size=10_000)
     streamed = predictor.predict_proba(texts, batch_size=16, workers=2, chunk_size=37)
     np.testing.assert_allclose(streamed, reference, atol=1e-6, rtol=0)
+
+
+def test_bf16_prediction_runs_the_model_in_bfloat16_and_keeps_the_labels(clf_run, capsys):
+    """--precision bf16 autocasts the model (its matrix products come out in bfloat16), moves the
+    probabilities by little, and changes no label on the separable test set; fp16 on CPU is refused."""
+    import numpy as np
+    import torch
+
+    from textseq.classify.predict import Predictor
+    from textseq.errors import ConfigError
+
+    rng = random.Random(7)
+    texts = [review(rng.choice(["neg", "pos"]), rng) for _ in range(40)]
+    fp32, bf16 = Predictor.load(clf_run), Predictor.load(clf_run, precision="bf16")
+    dtypes = []
+    linear = next(m for m in bf16.model.modules() if isinstance(m, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    try:
+        low = bf16.predict_proba(texts)
+    finally:
+        hook.remove()
+    high = fp32.predict_proba(texts)
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert low.dtype == np.float32 and np.abs(low - high).max() < 0.03
+    assert (low.argmax(1) == high.argmax(1)).all()
+
+    assert main(["eval-classifier", str(clf_run), "-i", str(clf_run.parent / "test.csv"), "--precision", "bf16"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] >= 0.9
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        Predictor.load(clf_run, precision="fp16")
+    with pytest.raises(ConfigError, match="expected fp32, bf16 or fp16"):
+        Predictor.load(clf_run, precision="int8")

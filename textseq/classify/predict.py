@@ -29,6 +29,7 @@ from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, Tex
 from textseq.errors import InputError
 from textseq.models.classifier import ClassifierConfig, build_classifier
 from textseq.train.checkpoint import CheckpointError, verify_checkpoint
+from textseq.train.device import check_precision
 from textseq.vocab import Vocab
 
 @dataclass
@@ -40,15 +41,18 @@ class Predictor:
     labels: LabelSet
     path: Path  # the checkpoint directory
     device: torch.device
+    precision: str = "fp32"  # or bf16 (autocast, CPU too) / fp16 (CUDA only)
 
     @classmethod
-    def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> "Predictor":
+    def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu",
+             precision: str = "fp32") -> "Predictor":
         """The best (or latest, or a named) checkpoint of a `textseq train-classifier` run."""
         from safetensors.torch import load_model
 
         from textseq.classify.prepare import load_pipeline
         from textseq.lm.inference import resolve_checkpoint
 
+        check_precision(torch.device(device), precision)
         path = resolve_checkpoint(run_dir, checkpoint)
         verify_checkpoint(path)  # sizes, sha256, format version: before reading anything from it
         try:
@@ -69,7 +73,7 @@ class Predictor:
         vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
         encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
                               enc["max_tokens"], enc["truncate"], enc["head_fraction"])
-        return cls(model, encoder, LabelSet(extra["labels"]), path, torch.device(device))
+        return cls(model, encoder, LabelSet(extra["labels"]), path, torch.device(device), precision)
 
     @property
     def pad_id(self) -> int:
@@ -97,7 +101,7 @@ class Predictor:
         ids = (self.encoder.encode_tokens(toks, stats) for toks in tokens)
         for start, chunk in _chunks(ids, chunk_size):
             split = EncodedSplit.from_lists(chunk, None, stats)
-            out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id)
+            out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id, self.precision)
         return out
 
     def predict(self, texts: Sequence[str], batch_size: int = PREDICT_BATCH, workers: int = 0) -> list[dict[str, Any]]:
@@ -159,14 +163,15 @@ def read_inputs(source: str, text_column: str = "text", label_column: str | None
 
 def evaluate_classifier(run_dir: str | Path, source: str, text_column: str = "text", label_column: str = "label",
                         unseen_labels: str = "error", checkpoint: str = "best", batch_size: int = PREDICT_BATCH,
-                        workers: int = 0, errors: str = "strict", device: str = "cpu") -> dict[str, Any]:
+                        workers: int = 0, errors: str = "strict", device: str = "cpu",
+                        precision: str = "fp32") -> dict[str, Any]:
     """The full classification report of a trained model on a labelled file or CORPUS:SPLIT.
 
     A label that is not a training class raises InputError naming the row, or, with
     unseen_labels="skip", the row is left out and counted in "skipped_unseen_labels"."""
     from textseq.classify.prepare import LabelledTexts, encode_labels
 
-    predictor = Predictor.load(run_dir, checkpoint, device)
+    predictor = Predictor.load(run_dir, checkpoint, device, precision)
     texts, labels, ids = read_inputs(source, text_column, label_column, errors)
     if not texts:
         raise InputError(f"{source}: no documents")
@@ -175,7 +180,7 @@ def evaluate_classifier(run_dir: str | Path, source: str, text_column: str = "te
         raise InputError(f"{source}: every document has a label unseen in training")
     stats = EncodeStats()
     split = predictor.encode([texts[i] for i in keep], workers, stats)
-    probs = predict_probs(predictor.model, split, batch_size, predictor.pad_id)
+    probs = predict_probs(predictor.model, split, batch_size, predictor.pad_id, predictor.precision)
     report = classification_report(np.asarray(y), probs, predictor.labels.labels)
     counts = Counter({"skipped_unseen_labels": len(texts) - len(keep), "empty": stats.empty, "truncated": stats.truncated})
     return {**report, **counts, "checkpoint": str(predictor.path)}

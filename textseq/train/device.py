@@ -30,6 +30,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def check_precision(device: torch.device, precision: str) -> None:
     """Reject combinations that would silently do something else."""
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision={precision!r}: expected fp32, bf16 or fp16")
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"precision=fp16 needs a CUDA device (got {device.type}); use bf16 or fp32")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from textseq.classify.commands import add_precision_argument
+
 HELP = "evaluate a trained classifier on a labelled CSV/JSONL file or CORPUS:SPLIT; prints one JSON object"
 
 
@@ -19,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
     p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"])
     p.add_argument("--device", default="cpu")
+    add_precision_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = evaluate_classifier(args.run_dir, args.input, text_column=args.text_column, label_column=args.label_column,
                                  unseen_labels=args.unseen_labels, checkpoint=args.checkpoint, batch_size=args.batch_size,
-                                 workers=args.workers, errors=args.errors, device=args.device)
+                                 workers=args.workers, errors=args.errors, device=args.device,
+                                 precision=args.precision)
     print(json.dumps(report, ensure_ascii=False))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from textseq.classify.commands import add_precision_argument
+
 HELP = "label texts (arguments, or -i FILE: text lines, CSV or JSONL) with a trained classifier; prints JSONL"
 
 
@@ -18,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
     p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"], help="undecodable bytes / bad records")
     p.add_argument("--device", default="cpu")
+    add_precision_argument(p)
     p.add_argument("--attention", metavar="DIR", help="also write an attention heatmap PNG per text into DIR (pooling=attention)")
 
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         texts, _, ids = read_inputs(args.input, args.text_column, errors=args.errors)
     else:
         texts, ids = list(args.texts), [str(i) for i in range(len(args.texts))]
-    predictor = Predictor.load(args.run_dir, args.checkpoint, args.device)
+    predictor = Predictor.load(args.run_dir, args.checkpoint, args.device, args.precision)
     results = predictor.predict(texts, batch_size=args.batch_size, workers=args.workers)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
