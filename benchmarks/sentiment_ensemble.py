@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sentiment import log, machine, machine_line, read_texts, run_tfidf
+from sentiment import machine, machine_line, run_tfidf
+from sentiment_setup import log, read_texts
 
 SPLITS = ("valid", "test")
 
