@@ -228,8 +228,8 @@ def test_hf_dataset_object_from_local_csv(tmp_path):
 
 
 def test_hf_hub_unreachable_is_a_clear_error(monkeypatch):
-    from textseq.corpora import readers
+    from textseq.corpora import hf_datasets
 
-    monkeypatch.setattr(readers, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hf_datasets, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ResourceMissingError, match="hub cannot be reached.*save_to_disk"):
         iter_documents("hf:some/dataset:train")

@@ -9,6 +9,7 @@
     iter_documents("imdb:test")                  JSONL corpora yield their labels by default
     iter_documents("hf:imdb:train")              datasets.load_dataset(NAME[, CONFIG], split=SPLIT)
     iter_documents("saved_ds/")                  a directory written by datasets' save_to_disk
+                                                 (the datasets sources live in textseq.corpora.hf_datasets)
 
 Files are read as bytes and decoded as UTF-8 line by line (a leading BOM is dropped), so an
 undecodable byte is reported with its file, line and byte offset, and a line of any length works.
@@ -30,9 +31,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, NamedTuple
+from typing import Any, Iterator, Literal, NamedTuple
 
-from textseq.errors import ConfigError, InputError, ResourceMissingError
+from textseq.errors import ConfigError, InputError
 
 Unit = Literal["line", "file", "auto"]
 Errors = Literal["strict", "replace", "skip"]
@@ -67,7 +68,7 @@ class ReadStats:
                 f"{self.replaced:,} with replaced bytes, {self.empty:,} empty, {self.nul:,} with NUL")
 
 
-class _Reader:
+class Reader:
     """Shared state of one `iter_documents` call: the policies and the stats."""
 
     def __init__(self, errors: str, skip_empty: bool, stats: ReadStats) -> None:
@@ -118,12 +119,16 @@ def iter_documents(
         raise ConfigError(f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
     if errors not in ERRORS:
         raise ConfigError(f"unknown errors policy {errors!r}; valid: {', '.join(ERRORS)}")
-    r = _Reader(errors, skip_empty, stats if stats is not None else ReadStats())
+    r = Reader(errors, skip_empty, stats if stats is not None else ReadStats())
     if hasattr(source, "column_names") and not isinstance(source, (str, Path)):
-        return _hf_rows(r, source, "dataset", text_column, label_column, unit)
+        from textseq.corpora.hf_datasets import dataset_rows
+
+        return dataset_rows(r, source, "dataset", text_column, label_column, unit)
     s = str(source)
     if s.startswith("hf:"):
-        return _hf_source(r, s[3:], text_column, label_column, unit)
+        from textseq.corpora.hf_datasets import dataset_source
+
+        return dataset_source(r, s[3:], text_column, label_column, unit)
     path = Path(s).expanduser()
     if path.exists():
         return _path_source(r, path, s, text_column, label_column, unit)
@@ -136,30 +141,32 @@ def iter_documents(
 # ----------------------------------------------------------------------------- local files
 
 
-def _path_source(r: _Reader, path: Path, shown: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
+def _path_source(r: Reader, path: Path, shown: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
     if path.is_dir():
-        if _is_saved_dataset(path):
-            return _hf_source(r, str(path), text_column, label_column, unit)
+        from textseq.corpora.hf_datasets import dataset_source, is_saved_dataset
+
+        if is_saved_dataset(path):
+            return dataset_source(r, str(path), text_column, label_column, unit)
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise InputError(f"{shown}: directory has no *.txt files and is not a saved datasets directory")
         return _txt_files(r, files, "line" if unit == "line" else "file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        _records_only(unit, shown)
+        records_only(unit, shown)
         return _csv_docs(r, path, shown, text_column, label_column, delimiter="\t" if suffix == ".tsv" else ",")
     if suffix in (".jsonl", ".json", ".ndjson"):
-        _records_only(unit, shown)
+        records_only(unit, shown)
         return _jsonl_docs(r, path, shown, shown, text_column, label_column)
     return _txt_files(r, [path], "file" if unit == "file" else "line", ids=[shown])
 
 
-def _records_only(unit: str, shown: str) -> None:
+def records_only(unit: str, shown: str) -> None:
     if unit == "file":
         raise ConfigError(f"{shown}: unit='file' applies to text files; CSV/JSON inputs have one document per record")
 
 
-def _txt_files(r: _Reader, files: list[Path], unit: str, ids: list[str] | None = None) -> Iterator[Document]:
+def _txt_files(r: Reader, files: list[Path], unit: str, ids: list[str] | None = None) -> Iterator[Document]:
     for path, shown in zip(files, ids or [str(p) for p in files]):
         if unit == "file":
             doc = _whole_file(r, path, shown)
@@ -174,7 +181,7 @@ def _txt_files(r: _Reader, files: list[Path], unit: str, ids: list[str] | None =
                     yield doc
 
 
-def _raw_lines(r: _Reader, path: Path) -> Iterator[tuple[int, int, bytes]]:
+def _raw_lines(r: Reader, path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(line number, byte offset of the line, line bytes without its ending); binary reads have no line length limit."""
     offset = 0
     with open(path, "rb") as f:
@@ -189,7 +196,7 @@ def _raw_lines(r: _Reader, path: Path) -> Iterator[tuple[int, int, bytes]]:
             yield line, start, raw
 
 
-def _whole_file(r: _Reader, path: Path, shown: str) -> Document | None:
+def _whole_file(r: Reader, path: Path, shown: str) -> Document | None:
     data = path.read_bytes()
     r.stats.bytes += len(data)
     skip = 3 if data.startswith(BOM) else 0
@@ -215,7 +222,7 @@ def _raise_csv_limit() -> None:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def _csv_docs(r: _Reader, path: Path, shown: str, text_column: str, label_column: str | None, delimiter: str) -> Iterator[Document]:
+def _csv_docs(r: Reader, path: Path, shown: str, text_column: str, label_column: str | None, delimiter: str) -> Iterator[Document]:
     _raise_csv_limit()
     bad_lines: list[int] = []  # lines with invalid bytes since the last record
 
@@ -277,7 +284,7 @@ def _column_index(header: list[str], column: str | None, shown: str) -> int:
 # ----------------------------------------------------------------------------- JSON lines
 
 
-def _jsonl_docs(r: _Reader, path: Path, shown: str, id_prefix: str, text_column: str, label_column: str | None) -> Iterator[Document]:
+def _jsonl_docs(r: Reader, path: Path, shown: str, id_prefix: str, text_column: str, label_column: str | None) -> Iterator[Document]:
     if _first_byte(path) == b"[":
         # A JSON array cannot be streamed line by line; such files are small in practice.
         yield from _json_array(r, path, shown, text_column, label_column)
@@ -306,7 +313,7 @@ def _first_byte(path: Path) -> bytes:
     return head[:1]
 
 
-def _json_array(r: _Reader, path: Path, shown: str, text_column: str, label_column: str | None) -> Iterator[Document]:
+def _json_array(r: Reader, path: Path, shown: str, text_column: str, label_column: str | None) -> Iterator[Document]:
     data = path.read_bytes()
     r.stats.bytes += len(data)
     try:
@@ -321,7 +328,7 @@ def _json_array(r: _Reader, path: Path, shown: str, text_column: str, label_colu
             yield doc
 
 
-def _record(r: _Reader, obj: dict, doc_id: str, where: str, text_column: str, label_column: str | None, bad: bool) -> Document | None:
+def _record(r: Reader, obj: dict, doc_id: str, where: str, text_column: str, label_column: str | None, bad: bool) -> Document | None:
     for col in (text_column, label_column):
         if col is not None and col not in obj:
             raise InputError(f"{where}: no column {col!r}; columns present: {', '.join(map(str, obj)) or '(none)'}")
@@ -347,7 +354,7 @@ def _corpus_source(s: str) -> tuple[str, str] | None:
     return (m.group("name"), m.group("split")) if m else None
 
 
-def _corpus_docs(r: _Reader, corpus: tuple[str, str], shown: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
+def _corpus_docs(r: Reader, corpus: tuple[str, str], shown: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
     from textseq.corpora import CORPORA, corpus_path
 
     name, split = corpus
@@ -359,101 +366,6 @@ def _corpus_docs(r: _Reader, corpus: tuple[str, str], shown: str, text_column: s
         raise ConfigError(f"{name!r} is a {info.kind}, not a corpus of documents")
     path = corpus_path(name, split)
     if path.suffix == ".jsonl":
-        _records_only(unit, shown)
+        records_only(unit, shown)
         return _jsonl_docs(r, path, str(path), shown, text_column, label_column or info.label_column)
     return _txt_files(r, [path], "file" if unit == "file" else "line", ids=[shown])
-
-
-# ----------------------------------------------------------------------------- Hugging Face datasets
-
-
-def _is_saved_dataset(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file() or ((path / "dataset_info.json").is_file() and (path / "state.json").is_file())
-
-
-def _hf_source(r: _Reader, spec: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
-    """`NAME`, `NAME:SPLIT` or `NAME:CONFIG:SPLIT`; NAME may be a directory written by save_to_disk."""
-    import datasets
-
-    parts = spec.split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise ConfigError(f"hf:{spec}: expected hf:NAME:SPLIT or hf:NAME:CONFIG:SPLIT")
-    name, split = parts[0], (parts[-1] if len(parts) > 1 else None)
-    config = parts[1] if len(parts) == 3 else None
-    local = Path(name).expanduser()
-    if local.is_dir() and _is_saved_dataset(local):
-        ds = datasets.load_from_disk(str(local))
-        if isinstance(ds, datasets.DatasetDict):
-            if split is None or split not in ds:
-                raise InputError(f"{name}: a dataset with splits {', '.join(ds)}; choose one as hf:{name}:SPLIT")
-            ds = ds[split]
-        return _hf_rows(r, ds, f"{name}:{split}" if split else name, text_column, label_column, unit)
-    if split is None:
-        raise ConfigError(f"hf:{spec}: name a split, e.g. hf:{name}:train")
-    hint = ("save the dataset with save_to_disk(DIR) where it can be downloaded and pass DIR or hf:DIR:SPLIT, "
-            "or give a local .csv/.jsonl/.txt file")
-    if not _hub_reachable():
-        # Fail at once instead of after datasets' minute of retries.
-        raise ResourceMissingError(
-            f"hf:{spec}: the Hugging Face hub cannot be reached from this machine, and hub datasets need it: {hint} "
-            f"(a dataset already in the local Hugging Face cache loads with HF_HUB_OFFLINE=1)"
-        )
-    try:
-        ds = datasets.load_dataset(name, config, split=split)
-    except (ConnectionError, OSError, ValueError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
-        raise ResourceMissingError(
-            f"could not load Hugging Face dataset {name!r} (config {config!r}, split {split!r}): {type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}. Hub datasets need the internet: {hint}"
-        ) from None
-    return _hf_rows(r, ds, f"{name}:{split}", text_column, label_column, unit)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """True when offline mode is on (the local HF cache decides) or the hub's host accepts a connection."""
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or \
-            os.environ.get("HF_DATASETS_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return True
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _hf_rows(r: _Reader, ds: Any, prefix: str, text_column: str, label_column: str | None, unit: str) -> Iterator[Document]:
-    _records_only(unit, prefix)
-    columns = list(ds.column_names or [])
-    for col in (text_column, label_column):
-        if col is not None and col not in columns:
-            raise InputError(f"{prefix}: no column {col!r}; columns present: {', '.join(columns) or '(none)'}")
-    return _hf_iter(r, ds, prefix, text_column, label_column)
-
-
-def _hf_iter(r: _Reader, ds: Any, prefix: str, text_column: str, label_column: str | None) -> Iterator[Document]:
-    names = None
-    feature = (getattr(ds, "features", None) or {}).get(label_column) if label_column else None
-    if feature is not None and hasattr(feature, "int2str"):
-        names = feature  # ClassLabel: yield label names, not integers
-    cols = [c for c in (text_column, label_column) if c]
-    rows: Iterable[dict] = _batched_rows(ds, cols) if hasattr(ds, "iter") and hasattr(ds, "num_rows") else iter(ds)
-    for i, row in enumerate(rows):
-        text = row[text_column]
-        text = "" if text is None else str(text)
-        r.stats.bytes += len(text.encode("utf-8", "surrogatepass"))
-        label = row[label_column] if label_column else None
-        if names is not None and isinstance(label, int):
-            label = names.int2str(label)
-        doc = r.emit(text, f"{prefix}:{i}", label)
-        if doc is not None:
-            yield doc
-
-
-def _batched_rows(ds: Any, cols: list[str]) -> Iterator[dict]:
-    for batch in ds.select_columns(cols).iter(batch_size=1000):
-        for values in zip(*(batch[c] for c in cols)):
-            yield dict(zip(cols, values))
