@@ -5,8 +5,8 @@
         runs/bench-sentiment4/imdb/lm_transfer
 
 Every run's best checkpoint labels the raw valid and test texts through `Predictor.predict_proba`
-(the path `textseq predict` takes); every subset of two or more runs is scored by the mean of its
-members' probabilities. Which subset to trust is decided on the valid split only: the table marks
+(the path `textseq predict` takes); each run alone and every subset of two or more runs (scored by
+the mean of its members' probabilities) gets textseq's accuracy on both splits. Which subset to trust is decided on the valid split only: the table marks
 the subset with the best valid accuracy, and the average of all runs (chosen before looking at
 anything). TF-IDF + logistic regression (benchmarks/sentiment.py's baseline, C picked on valid)
 runs in the same process for the side-by-side figures. An ensemble predicts at the harmonic sum of
@@ -27,6 +27,8 @@ import numpy as np
 from sentiment import machine, machine_line, run_tfidf
 from sentiment_setup import log, read_texts
 
+from textseq.classify.metrics import classification_report
+
 SPLITS = ("valid", "test")
 
 
@@ -45,10 +47,6 @@ def member_probs(run_dir: str, texts: dict[str, list[str]], labels: list[str]) -
         if split == "test":
             rate = len(texts[split]) / (time.perf_counter() - start)
     return out, rate
-
-
-def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float((probs.argmax(1) == y).mean())
 
 
 def main() -> None:
@@ -79,7 +77,8 @@ def main() -> None:
         for members in itertools.combinations(args.runs, size):
             row = {"members": list(members), "predict_per_s": 1.0 / sum(1.0 / rates[m] for m in members)}
             for split in SPLITS:
-                row[split] = accuracy(np.mean([probs[m][split] for m in members], axis=0), y[split])
+                mean = np.mean([probs[m][split] for m in members], axis=0)
+                row[split] = float(classification_report(y[split], mean, labels)["accuracy"])
             rows.append(row)
 
     ensembles = [r for r in rows if len(r["members"]) > 1]

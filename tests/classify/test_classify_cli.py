@@ -169,3 +169,7 @@ def test_bf16_prediction_runs_the_model_in_bfloat16_and_keeps_the_labels(clf_run
         Predictor.load(clf_run, precision="fp16")
     with pytest.raises(ConfigError, match="expected fp32, bf16 or fp16"):
         Predictor.load(clf_run, precision="int8")
+    from textseq.classify.commands import PRECISIONS as cli_choices
+    from textseq.train.device import PRECISIONS
+
+    assert cli_choices == PRECISIONS

@@ -28,9 +28,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # autocast choices; fp16 needs CUDA
+
+
 def check_precision(device: torch.device, precision: str) -> None:
     """Reject combinations that would silently do something else."""
-    if precision not in ("fp32", "bf16", "fp16"):
+    if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r}: expected fp32, bf16 or fp16")
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"precision=fp16 needs a CUDA device (got {device.type}); use bf16 or fp32")
