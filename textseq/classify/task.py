@@ -76,7 +76,7 @@ def predict_probs(model: nn.Module, split: EncodedSplit, batch_size: int = PREDI
     model.eval()
     out: np.ndarray | None = None
     try:
-        with torch.no_grad(), autocast_context(device, precision):
+        with autocast_context(device, precision):  # inference_mode comes from the decorator
             for batch, rows in eval_batches(split, batch_size, pad_id):
                 probs = model(batch.ids.to(device), batch.lengths.to(device)).probs.float().cpu().numpy()  # (B, C)
                 if out is None:
