@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from typing import Iterator
+
 import pytest
 
 # Inputs that break naive text code. Every stage is run on each of them (tests/text/test_odd_inputs.py).
@@ -29,3 +33,23 @@ ODD_TEXTS: dict[str, str] = {
 @pytest.fixture(params=sorted(ODD_TEXTS), ids=sorted(ODD_TEXTS))
 def odd_text(request) -> str:
     return ODD_TEXTS[request.param]
+
+
+@contextlib.contextmanager
+def captured_logs(level: int = logging.INFO) -> Iterator[list[str]]:
+    """The messages textseq logs inside the block (any test scope; caplog is per test only)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger, handler = logging.getLogger("textseq"), Collect(level)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, old_level or level))
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

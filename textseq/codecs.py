@@ -22,7 +22,7 @@ import numpy as np
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.registry import Registry
 from textseq.vocab import Vocab, as_strings, read_json_file
-from textseq.weights import sha256_file
+from textseq.fileio import sha256_file
 
 CODEC_FORMAT, CODEC_VERSION = "textseq.codec", 1
 

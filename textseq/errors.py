@@ -17,3 +17,9 @@ class InputError(TextseqError, ValueError):
 
 class ResourceMissingError(TextseqError, LookupError):
     """A model, data package or file that a stage needs is not installed; the message says how to get it."""
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """An exception's message as one line (torch's load errors span many), cut to `limit` characters."""
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

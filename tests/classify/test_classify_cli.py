@@ -94,8 +94,9 @@ def test_attention_weights_cover_the_tokens(clf_run):
 
 def test_resume_extends_the_run(clf_run_copy, capsys):
     assert main(["train-classifier", "-o", str(clf_run_copy), "--resume", "--set", "train.max_steps=30", "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "resumed from step-000024 (step 24" in out and "reusing the encoded data" in out
+    captured = capsys.readouterr()
+    assert "resumed from step-000024 (step 24" in captured.err and "reusing the encoded data" in captured.err
+    assert captured.out == ""  # messages go to stderr; stdout is for results
     assert list_checkpoints(clf_run_copy)[-1].name == "step-000030"
     steps = [r["step"] for r in read_metrics(clf_run_copy) if r["split"] == "train"]
     assert steps == [6, 12, 18, 24, 30]
@@ -111,14 +112,17 @@ def test_existing_run_needs_resume(clf_run, capsys):
     assert "already holds checkpoints" in capsys.readouterr().err
 
 
-def test_startup_line_describes_the_model_that_is_built(tmp_path):
+def test_startup_line_describes_the_model_that_is_built(tmp_path, caplog):
+    import logging
+
     from textseq.classify import train_classifier
 
     from .conftest import tiny_config
 
-    lines: list[str] = []
     config = tiny_config(tmp_path, model={"kind": "bag"}, train={"max_steps": 2, "eval_every": 2})
-    train_classifier(config, tmp_path / "run", log=lines.append, progress=False)
+    with caplog.at_level(logging.INFO, logger="textseq"):
+        train_classifier(config, tmp_path / "run", progress=False)
+    lines = [r.getMessage() for r in caplog.records]
     model_line = next(line for line in lines if line.startswith("model: "))
     assert model_line.startswith("model: bag mean of word vectors, emb 16")
     assert "gru" not in model_line and "pooling" not in model_line
@@ -173,3 +177,17 @@ def test_bf16_prediction_runs_the_model_in_bfloat16_and_keeps_the_labels(clf_run
     from textseq.train.device import PRECISIONS
 
     assert cli_choices == PRECISIONS
+
+
+def test_load_run_opens_a_classifier_that_scores_as_the_run_reported(clf_run):
+    from textseq.classify.config import ClassifyJobConfig
+    from textseq.classify.predict import Predictor, evaluate_classifier
+    from textseq.runs import load_run
+
+    run = load_run(clf_run)
+    assert run.task == "classify" and isinstance(run.config, ClassifyJobConfig) and run.labels == ["neg", "pos"]
+    saved = json.loads((clf_run / "report.json").read_text())
+    assert saved["valid"]["accuracy"] == json.loads((clf_run / "eval_valid.json").read_text())["accuracy"]
+    again = evaluate_classifier(clf_run, run.config.data.valid)
+    assert again["accuracy"] == saved["valid"]["accuracy"] and again["checkpoint"] == str(run.path)
+    assert Predictor.from_run(run).predict(["a fine film"])[0]["label"] in run.labels

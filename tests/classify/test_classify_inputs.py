@@ -63,7 +63,7 @@ def test_unseen_valid_label_during_training_errors_or_is_counted(tmp_path, capsy
     assert code == 0, out.err
     meta = json.loads((tmp_path / "run" / "data" / "valid.json").read_text())
     assert meta["skipped_unseen_labels"] == 2 and meta["documents"] == 8
-    assert "2 skipped for labels unseen in training" in out.out
+    assert "2 skipped for labels unseen in training" in out.err
 
 
 def test_empty_texts_are_kept_as_one_unk_and_counted(tmp_path, capsys):
@@ -73,7 +73,7 @@ def test_empty_texts_are_kept_as_one_unk_and_counted(tmp_path, capsys):
     assert code == 0, out.err
     meta = json.loads((tmp_path / "run" / "data" / "train.json").read_text())
     assert meta["documents"] == 26 and meta["empty"] == 2
-    assert "2 empty (encoded as one <unk>)" in out.out
+    assert "2 empty (encoded as one <unk>)" in out.err
 
 
 def test_prediction_survives_huge_empty_and_odd_texts(clf_run):
@@ -142,7 +142,7 @@ def test_transfer_from_a_word_level_lm_run(tmp_path, capsys):
     config = _transfer_config(tmp_path, {"lm_run": _word_lm(tmp_path)})
     code, out = _train(config, tmp_path, capsys, "train.max_steps=4", "train.eval_every=2")
     assert code == 0, out.err
-    assert "using the language model's pipeline and vocabulary" in out.out and "transfer: " in out.out
+    assert "using the language model's pipeline and vocabulary" in out.err and "transfer: " in out.err
     run = tmp_path / "run"
     lm_extra = json.loads(next((tmp_path / "lm").glob("step-*/extra.json")).read_text())
     extra = json.loads((run / "step-000004" / "extra.json").read_text())
@@ -164,7 +164,7 @@ def test_transfer_from_forward_and_backward_lm_runs(tmp_path, capsys):
     config = _transfer_config(tmp_path, {"lm_run": fwd, "lm_run_backward": back}, bidirectional=True)
     code, out = _train(config, tmp_path, capsys, "train.max_steps=4", "train.eval_every=2")
     assert code == 0, out.err
-    assert f"from {fwd} and {back}" in out.out and "right-to-left direction" in out.out
+    assert f"from {fwd} and {back}" in out.err and "right-to-left direction" in out.err
     f, b = (load_file(str(Path(run) / "best" / "model.safetensors")) for run in (fwd, back))
     weights = load_file(str(tmp_path / "run" / "step-000004" / "model.safetensors"))
     assert torch.equal(weights["rnn.weight_hh_l0"], f["rnn.weight_hh_l0"])

@@ -13,6 +13,8 @@ from textseq.lm.inference import generate_text, load_lm
 from textseq.lm.task import evaluate_tokens, train_lm
 from textseq.models.lm import LMConfig, RecurrentLM
 
+from ..conftest import captured_logs
+
 LINE = "one two three four five six seven eight"
 
 
@@ -62,8 +64,8 @@ def _line_config(tmp, **model) -> dict:
 def _train(tmp, name: str, config: dict):
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    logs: list[str] = []
-    return train_lm(path, tmp / name, progress=False, log=logs.append), logs
+    with captured_logs() as logs:
+        return train_lm(path, tmp / name, progress=False), logs
 
 
 @pytest.fixture(scope="module")

@@ -55,8 +55,8 @@ def test_greedy_generation_is_repeatable_and_streams(char_run, capsys):
 
 def test_resume_extends_the_run(run_copy, capsys):
     assert main(["train-lm", "-o", str(run_copy), "--resume", "--set", "train.max_steps=9", "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "resumed from step-000006 (step 6" in out
+    captured = capsys.readouterr()
+    assert "resumed from step-000006 (step 6" in captured.err and captured.out == ""  # messages on stderr only
     assert list_checkpoints(run_copy)[-1].name == "step-000009"
     steps = [r["step"] for r in read_metrics(run_copy) if r["split"] == "train"]
     assert steps == list(range(1, 10))  # continued at step 7, nothing repeated or lost
@@ -81,7 +81,7 @@ def test_subword_and_word_levels(tmp_path, capsys, level, options):
     config = tiny_config(tmp_path, level, data=options, train={"max_steps": 3, "eval_every": 3})
     run_dir = tmp_path / "run"
     assert main(["train-lm", "-c", str(config), "-o", str(run_dir), "--no-progress"]) == 0
-    assert "validation bpc" in capsys.readouterr().out
+    assert "validation bpc" in capsys.readouterr().err
     assert main(["eval-lm", str(run_dir), "-i", str(tmp_path / "valid.txt")]) == 0
     r = json.loads(capsys.readouterr().out)
     # bits per character of the text, not per token: total nats over ln 2 * characters

@@ -42,7 +42,7 @@ def test_time_budget_cosine_decays_by_the_deadline(tmp_path):
 
     config = load_job_config(tiny_config(tmp_path), ["train.max_steps=null", "train.max_minutes=0.03", "train.eval_every=100000",
                                                      "train.schedule.name=cosine", "train.schedule.min_lr=0.0", "sample.length=0"])
-    train_lm(config, tmp_path / "run", log=lambda _: None)
+    train_lm(config, tmp_path / "run")
     lrs = [r["lr"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
     assert len(lrs) > 10 and lrs[-1] < 0.3 * max(lrs)
 
@@ -71,7 +71,7 @@ def test_train_lm_takes_callbacks_and_excluded_time_leaves_the_budget(tmp_path):
     probe = Probe()
     # The excluded minute moves the clock back: the run still ends by max_steps, not by the budget.
     config = load_job_config(tiny_config(tmp_path), ["train.max_steps=5", "train.max_minutes=0.5", "sample.length=0"])
-    result = train_lm(config, tmp_path / "run", log=lambda _: None, callbacks=[probe])
+    result = train_lm(config, tmp_path / "run", callbacks=[probe])
     assert probe.steps == [1, 2, 3, 4, 5]
     assert probe.clock[1] == pytest.approx(probe.clock[0] - 60.0, abs=0.5)
     assert result.fit.stop_reason == "max_steps"

@@ -7,13 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from safetensors.torch import save_model
+
+from textseq.classify.task import rebuild_classifier
 from textseq.config import validate
 from textseq.errors import ConfigError, InputError
 from textseq.models.classifier import (
     BagOfEmbeddings, ClassificationBatch, ClassifierConfig, RecurrentClassifier, _run_by_length,
-    build_classifier, load_pretrained, run_recurrent, save_pretrained,
+    build_classifier, run_recurrent,
 )
 from textseq.models.recurrent import CELLS
+from textseq.train.checkpoint import CheckpointError
 from textseq.train.protocol import SequenceTask, StepOutput
 
 torch.set_num_threads(1)
@@ -236,9 +240,9 @@ def test_train_save_load(case, tmp_path):
         before = model(data.ids, data.lengths)
     if weights is not None:  # frozen vectors stayed exactly as given
         torch.testing.assert_close(model.embedding.weight, weights, atol=0, rtol=0)
-    save_pretrained(model, tmp_path / "cls")
-    loaded, loaded_config = load_pretrained(tmp_path / "cls")
-    assert loaded_config == config and type(loaded) is type(model)
+    save_model(model, str(tmp_path / "model.safetensors"))
+    loaded = rebuild_classifier(config.model_dump(mode="json"), tmp_path / "model.safetensors")
+    assert loaded.config == config and type(loaded) is type(model)
     assert all(p.requires_grad == q.requires_grad for p, q in zip(model.parameters(), loaded.parameters()))
     with torch.no_grad():
         after = loaded.eval()(data.ids, data.lengths)
@@ -261,17 +265,17 @@ def test_bag_of_embeddings_averages_real_tokens_only():
 def test_class_weights_follow_the_model_to_a_device_but_not_into_the_weights_file(tmp_path):
     model = _model(class_weights=[1.0, 1.0, 3.0])
     assert "class_weights" not in model.state_dict()
-    save_pretrained(model, tmp_path / "m")
-    loaded, _ = load_pretrained(tmp_path / "m")
+    save_model(model, str(tmp_path / "model.safetensors"))
+    loaded = rebuild_classifier(model.config.model_dump(mode="json"), tmp_path / "model.safetensors")
     torch.testing.assert_close(loaded.class_weights, torch.tensor([1.0, 1.0, 3.0]))
 
 
 def test_load_rejects_weights_that_do_not_match_the_config(tmp_path):
-    save_pretrained(_model(hidden_size=5), tmp_path / "m")
-    cfg = (tmp_path / "m" / "config.json")
-    cfg.write_text(cfg.read_text().replace('"hidden_size": 5', '"hidden_size": 6'))
-    with pytest.raises(InputError, match="weights do not match config.json"):
-        load_pretrained(tmp_path / "m")
+    model = _model(hidden_size=5)
+    save_model(model, str(tmp_path / "model.safetensors"))
+    config = {**model.config.model_dump(mode="json"), "hidden_size": 6}
+    with pytest.raises(CheckpointError, match="cannot rebuild the classifier.*size mismatch"):
+        rebuild_classifier(config, tmp_path / "model.safetensors")
 
 
 def test_loss_is_cross_entropy_of_the_logits():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import NamedTuple
 
@@ -10,9 +9,12 @@ import pytest
 import torch
 
 from textseq.config import validate
-from textseq.errors import ConfigError, InputError, ResourceMissingError
-from textseq.models.lm import LMConfig, RecurrentLM, load_pretrained, save_pretrained
-from textseq.weights import CONFIG_NAME, WEIGHTS_NAME
+from textseq.errors import ConfigError
+from safetensors.torch import save_model
+
+from textseq.lm.task import rebuild_lm
+from textseq.models.lm import LMConfig, RecurrentLM
+from textseq.train.checkpoint import CheckpointError
 from textseq.models.recurrent import CELLS
 from textseq.models.sampling import generate, sample_next, top_k_filter, top_p_filter
 from textseq.train.protocol import SequenceTask, StepOutput
@@ -188,14 +190,14 @@ def test_adaptive_config_errors_name_the_setting():
 @pytest.mark.parametrize("overrides", [{}, {"tie_weights": False}, {"emb_dim": 16, "cell": "gru_scratch"},
                                        {"softmax": "adaptive", "tie_weights": False, "adaptive_cutoffs": [5, 20]}])
 def test_save_load_round_trip(tmp_path, overrides):
+    """Weights written as a checkpoint writes them, rebuilt from the config alone, predict the same."""
     model = _model(**overrides)
     with torch.no_grad():  # make the weights differ from a fresh init, so loading must happen
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    save_pretrained(model, model.config, tmp_path)
-    assert (tmp_path / WEIGHTS_NAME).is_file() and (tmp_path / CONFIG_NAME).is_file()
-    loaded, config = load_pretrained(tmp_path)
-    assert config == model.config
+    save_model(model, str(tmp_path / "model.safetensors"))
+    loaded = rebuild_lm(model.config.model_dump(mode="json"), tmp_path / "model.safetensors")
+    assert loaded.config == model.config
     assert loaded.weights_tied == model.weights_tied
     if model.weights_tied:
         assert loaded.decoder.weight.data_ptr() == loaded.embedding.weight.data_ptr()
@@ -208,48 +210,28 @@ def test_save_load_round_trip(tmp_path, overrides):
 
 def _saved(tmp_path):
     model = _model()
-    save_pretrained(model, model.config, tmp_path)
-    return tmp_path
-
-
-def test_load_truncated_weights_names_file(tmp_path):
-    path = _saved(tmp_path) / WEIGHTS_NAME
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match=WEIGHTS_NAME) as err:
-        load_pretrained(tmp_path)
-    assert str(path) in str(err.value)
+    save_model(model, str(tmp_path / "model.safetensors"))
+    return model.config.model_dump(mode="json"), tmp_path / "model.safetensors"
 
 
 def test_load_corrupt_weights_names_file(tmp_path):
-    path = _saved(tmp_path) / WEIGHTS_NAME
+    config, path = _saved(tmp_path)
     path.write_bytes(b"\x00\x01 definitely not safetensors")
-    with pytest.raises(InputError, match=WEIGHTS_NAME):
-        load_pretrained(tmp_path)
-
-
-def test_load_missing_file(tmp_path):
-    (_saved(tmp_path) / WEIGHTS_NAME).unlink()
-    with pytest.raises(ResourceMissingError, match=WEIGHTS_NAME):
-        load_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        rebuild_lm(config, path)
 
 
 def test_load_shape_mismatch_names_tensor(tmp_path):
-    config_path = _saved(tmp_path) / CONFIG_NAME
-    raw = json.loads(config_path.read_text())
-    raw["vocab_size"] = V + 1
-    config_path.write_text(json.dumps(raw))
-    with pytest.raises(InputError, match=r"embedding\.weight: shape \(40, 12\) in file"):
-        load_pretrained(tmp_path)
+    config, path = _saved(tmp_path)
+    with pytest.raises(CheckpointError, match=r"size mismatch for decoder\.weight"):
+        rebuild_lm({**config, "vocab_size": V + 1}, path)
 
 
 def test_load_bad_config_names_key(tmp_path):
-    config_path = _saved(tmp_path) / CONFIG_NAME
-    raw = json.loads(config_path.read_text())
-    raw["hiden_size"] = raw.pop("hidden_size")
-    config_path.write_text(json.dumps(raw))
-    with pytest.raises(ConfigError, match=r"config\.json: hiden_size: unknown key"):
-        load_pretrained(tmp_path)
+    config, path = _saved(tmp_path)
+    config["hiden_size"] = config.pop("hidden_size")
+    with pytest.raises(CheckpointError, match=r"model_config.*hiden_size"):
+        rebuild_lm(config, path)
 
 
 def test_unknown_cell_in_config_lists_choices():

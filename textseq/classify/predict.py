@@ -8,12 +8,11 @@
 Speed: texts stream through the pipeline in batches (worker processes for large inputs) and the
 model labels them chunk by chunk, in batches of 64 (faster on a CPU than larger ones); very long
 texts are cut before the pipeline, documents are sorted by length inside a chunk so batches carry
-little padding, and the model runs under torch.inference_mode. Only JSON and safetensors are read from the run (never pickle).
+little padding, and the model runs under torch.inference_mode. The run opens through textseq.runs.load_run.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,11 @@ import numpy as np
 import torch
 
 from textseq.classify.metrics import classification_report
-from textseq.classify.task import PREDICT_BATCH, check_compatible, predict_probs
+from textseq.classify.task import PREDICT_BATCH, predict_probs
 from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers, truncate
 from textseq.errors import InputError
-from textseq.models.classifier import ClassifierConfig, build_classifier
-from textseq.train.checkpoint import CheckpointError, verify_checkpoint
+from textseq.runs import Run
 from textseq.train.device import check_precision
-from textseq.vocab import Vocab
 
 @dataclass
 class Predictor:
@@ -47,33 +44,16 @@ class Predictor:
     def load(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "cpu",
              precision: str = "fp32") -> "Predictor":
         """The best (or latest, or a named) checkpoint of a `textseq train-classifier` run."""
-        from safetensors.torch import load_model
+        from textseq.runs import load_run
 
-        from textseq.classify.prepare import load_pipeline
-        from textseq.lm.inference import resolve_checkpoint
+        return cls.from_run(load_run(run_dir, checkpoint, device, task="classify"), precision)
 
-        check_precision(torch.device(device), precision)
-        path = resolve_checkpoint(run_dir, checkpoint)
-        verify_checkpoint(path)  # sizes, sha256, format version: before reading anything from it
-        try:
-            extra = json.loads((path / "extra.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{path / 'extra.json'}: unreadable: {err}") from None
-        check_compatible(extra, f"checkpoint {path}")
-        where = str(path / "extra.json")
-        try:
-            config = ClassifierConfig.model_validate(extra["model_config"])
-            placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
-            model = build_classifier(config, placeholder)
-            load_model(model, str(path / "model.safetensors"), strict=True, device=device)
-        except Exception as err:  # a hand-edited or foreign checkpoint
-            raise CheckpointError(f"{where}: cannot rebuild the classifier: {err}") from None
-        model.eval()
-        enc = extra["encoding"]
-        vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
-        encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
-                              enc["max_tokens"], enc["truncate"], enc["head_fraction"])
-        return cls(model, encoder, LabelSet(extra["labels"]), path, torch.device(device), precision)
+    @classmethod
+    def from_run(cls, run: Run, precision: str = "fp32") -> "Predictor":
+        """A predictor over a classifier opened with textseq.runs.load_run."""
+        device = next(run.model.parameters()).device
+        check_precision(device, precision)
+        return cls(run.model, run.codec, LabelSet(run.labels or []), run.path, device, precision)
 
     @property
     def pad_id(self) -> int:

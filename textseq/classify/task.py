@@ -6,18 +6,20 @@
       vocab.json labels.json pipeline.yaml data/   from textseq.classify.prepare
       step-*/ best/         checkpoints; each extra.json holds config, model config, labels, vocab,
                             pipeline spec and truncation, so one checkpoint is a complete predictor
+                            (textseq.runs.load_run opens it)
       metrics.jsonl         train records and valid records (loss, accuracy, macro_f1, weighted_f1, roc_auc)
       eval_valid.json       full report of the best model: per-class P/R/F1, confusion matrix, ...
       eval_test.json        the same on data.test, when configured
+      report.json           how the run ended, with both reports (textseq.train.job)
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -26,14 +28,14 @@ from torch import nn
 from textseq.classify.config import ClassifyJobConfig, load_job_config
 from textseq.classify.metrics import classification_report, scalar_metrics
 from textseq.classify.prepare import PreparedData, prepare
-from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
-from textseq.errors import ConfigError
+from textseq.data.classification import BucketBatches, EncodedSplit, TextEncoder, balanced_weights, eval_batches
+from textseq.errors import ConfigError, one_line
 from textseq.models.classifier import ClassifierConfig, build_classifier
-from textseq.train.callbacks import Callback, TimeBudgetCosine
+from textseq.train.checkpoint import CheckpointError
 from textseq.train.device import autocast_context
-from textseq.train.serialize import seed_everything
-from textseq.train.rundir import RunKind, open_run_dir
-from textseq.train.trainer import FitResult, Trainer
+from textseq.train.job import Built, Loaded, run_job
+from textseq.train.rundir import RunKind
+from textseq.train.trainer import FitResult
 
 # How classification run directories are marked and what a resume may change (data.eval_batch_size and
 # data.workers only change speed; the rest of data shapes the batches or the ids).
@@ -42,11 +44,8 @@ CLASSIFY_RUN = RunKind(task="classify", name="classification", format_label="cla
                        fixed_on_resume=("data", "embeddings", "model", "transfer", "seed"),
                        changeable=("data.eval_batch_size", "data.workers"),
                        may_change="train.* (and data.eval_batch_size, data.workers)")
-run_info, check_compatible = CLASSIFY_RUN.info, CLASSIFY_RUN.check_compatible
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
+run_info = CLASSIFY_RUN.info
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,19 +101,6 @@ class Evaluator:
         return scalar_metrics(self.report(model))
 
 
-class Report(Callback):
-    """One line per evaluation, so a run without a progress bar still shows how it goes."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log = log
-
-    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
-        if record.get("split") == "valid":
-            auc = f" | roc_auc {record['roc_auc']:.4f}" if "roc_auc" in record else ""
-            self.log(f"step {record['step']:>6} | epoch {record['epoch']} | valid loss {record['loss']:.4f} | "
-                     f"accuracy {record['accuracy']:.4f} | macro_f1 {record['macro_f1']:.4f}{auc}")
-
-
 # ------------------------------------------------------------------------------ building the model
 def class_weights_for(config: ClassifyJobConfig, prepared: PreparedData) -> list[float] | None:
     """None, scikit-learn's 'balanced' weights from the training labels, or the configured list."""
@@ -129,7 +115,7 @@ def class_weights_for(config: ClassifyJobConfig, prepared: PreparedData) -> list
     return list(cw)
 
 
-def _embedding_weights(config: ClassifyJobConfig, prepared: PreparedData, log: Callable[[str], None]) -> torch.Tensor | None:
+def _embedding_weights(config: ClassifyJobConfig, prepared: PreparedData) -> torch.Tensor | None:
     emb = config.embeddings
     if emb.vectors is None:
         return None
@@ -140,7 +126,7 @@ def _embedding_weights(config: ClassifyJobConfig, prepared: PreparedData, log: C
         raise ConfigError(f"embeddings.vectors needs textseq.embeddings.align/vectors, which could not be imported: {err}") from None
     vectors = load_vectors(emb.vectors)
     matrix, coverage = embedding_matrix(prepared.vocab, vectors, oov=emb.oov, seed=config.seed)
-    log(f"embeddings: {emb.vectors} ({vectors.dim}-d): {coverage.summary()}")
+    log.info(f"embeddings: {emb.vectors} ({vectors.dim}-d): {coverage.summary()}")
     return torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
 
 
@@ -163,7 +149,7 @@ def model_config(config: ClassifyJobConfig, prepared: PreparedData, weights: tor
 def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any, Any]:
     """(forward RecurrentLM, its word codec, backward RecurrentLM or None) of transfer.lm_run and
     transfer.lm_run_backward; ConfigError for LMs that are not word-level or do not share a vocabulary."""
-    from textseq.lm.inference import load_lm
+    from textseq.runs import load_run
 
     t = config.transfer
     loaded = []
@@ -171,7 +157,8 @@ def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any, Any]:
         if run is None:
             loaded.append((None, None))
             continue
-        model, codec = load_lm(run, t.checkpoint)
+        lm_run = load_run(run, t.checkpoint, task="lm")
+        model, codec = lm_run.model, lm_run.codec
         if getattr(codec, "name", None) != "words" or not hasattr(codec, "tokenizer") or not hasattr(codec.tokenizer, "stream"):
             raise ConfigError(f"{key} {run}: a {getattr(codec, 'name', '?')}-level LM; transfer to a classifier "
                               "needs a word-level LM (`textseq train-lm` with data.level: word)")
@@ -183,72 +170,124 @@ def load_lm_for_transfer(config: ClassifyJobConfig) -> tuple[Any, Any, Any]:
     return lm, codec, backward
 
 
-# ------------------------------------------------------------------------------ the job
-def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path, resume: bool = False,
-                     overrides: tuple[str, ...] = (), progress: bool | None = None,
-                     log: Callable[[str], None] = _say) -> ClassifyResult:
-    """Prepare data, train (or resume) the classifier of `config` into `run_dir`, then report the best model."""
-    from textseq.models.transfer import GradualUnfreezing, discriminative_param_groups, init_from_lm
+# ------------------------------------------------------------------------------ the task
+@dataclass
+class ClassifyData:
+    """The prepared splits, and the language models a transfer run starts from."""
 
-    if not isinstance(config, ClassifyJobConfig):
-        config = load_job_config(config, overrides)
-    run_dir = open_run_dir(run_dir, config, CLASSIFY_RUN, resume, load_job_config)
+    prepared: PreparedData
+    lm: Any = None
+    backward_lm: Any = None
 
-    lm, lm_codec, backward_lm = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None, None)
-    prepared = prepare(config, run_dir, lm_codec=lm_codec, log=log)
-    seed_everything(config.seed)  # before building the model: the init is part of the run
-    weights = _embedding_weights(config, prepared, log)
-    mconfig = model_config(config, prepared, weights, lm.config if lm is not None else None)
-    model = build_classifier(mconfig, weights)
+
+class ClassifyTask:
+    """Text classification as a Task for textseq.train.job.run_job."""
+
+    kind = CLASSIFY_RUN
+    config_model = ClassifyJobConfig
+    valid_metrics = ("loss", "accuracy", "macro_f1", "roc_auc")
+
+    def load_config(self, source: Any, overrides: Sequence[str] = ()) -> ClassifyJobConfig:
+        """A ClassifyJobConfig from a YAML path or preset name, with --set overrides."""
+        return load_job_config(source, tuple(overrides))
+
+    def prepare(self, config: ClassifyJobConfig, run_dir: Path) -> ClassifyData:
+        """Labels, vocabulary and encoded splits (the LM's vocabulary and pipeline with transfer)."""
+        lm, lm_codec, backward_lm = load_lm_for_transfer(config) if config.transfer.lm_run else (None, None, None)
+        return ClassifyData(prepare(config, run_dir, lm_codec=lm_codec), lm, backward_lm)
+
+    def build(self, config: ClassifyJobConfig, data: ClassifyData, run_dir: Path) -> Built:
+        """The classifier (GloVe rows or LM weights copied in), length-bucketed batches, the evaluator."""
+        from textseq.models.transfer import GradualUnfreezing, discriminative_param_groups, init_from_lm
+
+        prepared = data.prepared
+        weights = _embedding_weights(config, prepared)
+        mconfig = model_config(config, prepared, weights, data.lm.config if data.lm is not None else None)
+        model = build_classifier(mconfig, weights)
+        callbacks: list[Any] = []
+        groups = None
+        if data.lm is not None:
+            report = init_from_lm(model, data.lm, data.backward_lm)
+            t = config.transfer
+            sources = " and ".join(filter(None, (t.lm_run, t.lm_run_backward)))
+            log.info(f"transfer: {len(report.copied)} tensors copied from {sources}" + "".join(f"; {n}" for n in report.notes))
+            opt = config.train.optimizer
+            groups = discriminative_param_groups(model, opt.lr, t.decay, opt.weight_decay)
+            if t.unfreeze_every is not None:
+                key = "every_steps" if t.unfreeze_unit == "steps" else "every_epochs"
+                callbacks.append(GradualUnfreezing(**{key: t.unfreeze_every}))
+        d = config.data
+        batches = BucketBatches(prepared.splits["train"], d.batch_size, seed=config.seed, chunk_batches=d.chunk_batches,
+                                pad_id=mconfig.pad_id)
+        labels = prepared.labels.labels
+        evaluator = Evaluator(prepared.splits["valid"], labels, d.eval_batch_size, mconfig.pad_id) if "valid" in prepared.splits else None
+        extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),
+                 "labels": labels, "vocab": prepared.vocab.to_dict(counts=False), "pipeline": prepared.pipeline.spec(),
+                 "encoding": {"max_tokens": d.max_tokens, "truncate": d.truncate, "head_fraction": d.head_fraction}}
+        return Built(model, batches, evaluator, extra, _summary(mconfig, model, len(labels)), callbacks, groups)
+
+    def report(self, config: ClassifyJobConfig, data: ClassifyData, model: nn.Module, fit: FitResult,
+               run_dir: Path) -> dict[str, Any]:
+        """Full reports (per-class P/R/F1, confusion, ROC-AUC) of the best model on valid and test."""
+        from safetensors.torch import load_model
+
+        prepared, d = data.prepared, config.data
+        best = run_dir / "best" / "model.safetensors"
+        if best.is_file():  # report the model the run would be used with
+            load_model(model, str(best), strict=True, device=str(next(model.parameters()).device))
+        reports: dict[str, Any] = {}
+        for split in ("valid", "test"):
+            if split in prepared.splits:
+                r = Evaluator(prepared.splits[split], prepared.labels.labels, d.eval_batch_size, model.config.pad_id).report(model)
+                (run_dir / f"eval_{split}.json").write_text(json.dumps(r, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                reports[split] = r
+                log.info(f"{split} ({'best' if best.is_file() else 'last'} model, {r['examples']:,} documents): accuracy "
+                         f"{r['accuracy']:.4f} | macro_f1 {r['macro_f1']:.4f}"
+                         + (f" | roc_auc {r['roc_auc']:.4f}" if r.get("roc_auc") is not None else ""))
+        return reports
+
+    def load(self, extra: dict[str, Any], path: Path, device: str) -> Loaded:
+        """The classifier of one checkpoint, its text-to-ids encoder and its class names."""
+        from textseq.classify.prepare import load_pipeline
+        from textseq.vocab import Vocab
+
+        where = str(path / "extra.json")
+        model = rebuild_classifier(extra.get("model_config"), path / "model.safetensors", device)
+        enc = extra["encoding"]
+        vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
+        encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
+                              enc["max_tokens"], enc["truncate"], enc["head_fraction"])
+        return Loaded(model, encoder, list(extra["labels"]))
+
+
+def rebuild_classifier(model_config: Any, weights: Path, device: str = "cpu") -> nn.Module:
+    """A classifier built from its ClassifierConfig (as plain data) with the weights of a safetensors
+    file; CheckpointError naming the file when either does not fit."""
+    from safetensors.torch import load_model
+
+    try:
+        config = ClassifierConfig.model_validate(model_config)
+        # pretrained vectors are in the weights file: the placeholder only gives the embedding its shape
+        placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
+        model = build_classifier(config, placeholder)
+        load_model(model, str(weights), strict=True, device=device)
+    except Exception as err:  # a hand-edited or foreign checkpoint
+        raise CheckpointError(f"{weights}: cannot rebuild the classifier: {one_line(err)}") from None
+    return model.to(device)
+
+
+def _summary(mconfig: ClassifierConfig, model: nn.Module, n_classes: int) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     encoder = (f"{mconfig.cell} {mconfig.num_layers}x{mconfig.hidden_size}{' bi' if mconfig.bidirectional else ''}, "
                f"pooling {mconfig.pooling}" if mconfig.kind == "recurrent" else "mean of word vectors")
-    log(f"model: {mconfig.kind} {encoder}, emb {mconfig.emb_dim} ({mconfig.embedder}"
-        f"{', frozen' if mconfig.freeze_embeddings else ''}), {len(prepared.labels)} classes, {n_params / 1e6:.2f}M parameters"
-        + (f", class weights {[round(w, 3) for w in mconfig.class_weights]}" if mconfig.class_weights else ""))
+    return (f"model: {mconfig.kind} {encoder}, emb {mconfig.emb_dim} ({mconfig.embedder}"
+            f"{', frozen' if mconfig.freeze_embeddings else ''}), {n_classes} classes, {n_params / 1e6:.2f}M parameters"
+            + (f", class weights {[round(w, 3) for w in mconfig.class_weights]}" if mconfig.class_weights else ""))
 
-    train_cfg, budget = TimeBudgetCosine.install(config.train)  # a run stopped by max_minutes still anneals
-    callbacks, groups = [Report(log), *budget], None
-    if lm is not None:
-        report = init_from_lm(model, lm, backward_lm)
-        sources = " and ".join(filter(None, (config.transfer.lm_run, config.transfer.lm_run_backward)))
-        log(f"transfer: {len(report.copied)} tensors copied from {sources}" +
-            "".join(f"; {note}" for note in report.notes))
-        opt = train_cfg.optimizer
-        groups = discriminative_param_groups(model, opt.lr, config.transfer.decay, opt.weight_decay)
-        t = config.transfer
-        if t.unfreeze_every is not None:
-            key = "every_steps" if t.unfreeze_unit == "steps" else "every_epochs"
-            callbacks.append(GradualUnfreezing(**{key: t.unfreeze_every}))
-    data = config.data
-    batches = BucketBatches(prepared.splits["train"], data.batch_size, seed=config.seed,
-                            chunk_batches=data.chunk_batches, pad_id=mconfig.pad_id)
-    labels = prepared.labels.labels
-    evaluator = Evaluator(prepared.splits["valid"], labels, data.eval_batch_size, mconfig.pad_id) if "valid" in prepared.splits else None
-    extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),
-             "labels": labels, "vocab": prepared.vocab.to_dict(counts=False), "pipeline": prepared.pipeline.spec(),
-             "encoding": {"max_tokens": data.max_tokens, "truncate": data.truncate, "head_fraction": data.head_fraction}}
-    show = sys.stderr.isatty() if progress is None else progress
-    trainer = Trainer(model, train_cfg, batches, run_dir, evaluate=evaluator, callbacks=callbacks,
-                      extra_checkpoint_json=extra, progress=show, param_groups=groups)
-    if resume:
-        chosen = trainer.resume()
-        log(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
-    fit = trainer.fit()
-    model = trainer.model
-    best = run_dir / "best" / "model.safetensors"
-    if best.is_file():  # report the model the run would be used with
-        from safetensors.torch import load_model
 
-        load_model(model, str(best), strict=True, device=str(next(model.parameters()).device))
-    reports: dict[str, dict[str, Any]] = {}
-    for split in ("valid", "test"):
-        if split in prepared.splits:
-            reports[split] = Evaluator(prepared.splits[split], labels, data.eval_batch_size, mconfig.pad_id).report(model)
-            (run_dir / f"eval_{split}.json").write_text(json.dumps(reports[split], indent=1, ensure_ascii=False) + "\n",
-                                                        encoding="utf-8")
-            r = reports[split]
-            log(f"{split} ({'best' if best.is_file() else 'last'} model, {r['examples']:,} documents): accuracy {r['accuracy']:.4f} "
-                f"| macro_f1 {r['macro_f1']:.4f}" + (f" | roc_auc {r['roc_auc']:.4f}" if r.get("roc_auc") is not None else ""))
-    log(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
-    return ClassifyResult(run_dir, fit, reports)
+def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path, resume: bool = False,
+                     overrides: Sequence[str] = (), progress: bool | None = None) -> ClassifyResult:
+    """Prepare data, train (or resume) the classifier of `config` (object, YAML path or preset name)
+    into `run_dir`, then report the best model; run_job with a ClassifyTask."""
+    job = run_job(ClassifyTask(), config, run_dir, resume, overrides, progress)
+    return ClassifyResult(job.run_dir, job.fit, job.report)

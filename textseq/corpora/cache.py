@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from textseq import __version__
 from textseq.errors import InputError, ResourceMissingError
-from textseq.weights import sha256_file
+from textseq.fileio import sha256_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1

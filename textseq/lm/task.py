@@ -13,33 +13,38 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import logging
 import math
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from textseq.codecs import TokenCodec, codec_from_spec
 from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_tokens
-from textseq.errors import ConfigError, InputError
+from textseq.errors import ConfigError, InputError, one_line
 from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
-from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
-from textseq.models.lm import RecurrentLM
-from textseq.train.callbacks import Callback, TimeBudgetCosine
+from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare, word_pipeline
+from textseq.models.lm import LMConfig, RecurrentLM
+from textseq.train.callbacks import Callback
+from textseq.train.checkpoint import CheckpointError
+from textseq.train.job import Built, Loaded, run_job
 from textseq.train.metrics import evaluate_batches, perplexity
-from textseq.train.serialize import seed_everything
-from textseq.train.rundir import RunKind, open_run_dir
-from textseq.train.trainer import FitResult, Trainer
+from textseq.train.rundir import RunKind
+from textseq.train.trainer import FitResult
 
 # How LM run directories are marked (run.json, extra.json) and what a resume may change.
 LM_RUN = RunKind(task="lm", name="language-model", format_label="LM", format=1, command="textseq train-lm",
                  fixed_on_resume=("data", "model", "embedding", "seed"), changeable=("data.eval_tokens",),
                  may_change="train.* and sample.*")
-run_info, check_compatible = LM_RUN.info, LM_RUN.check_compatible
-RUN_FILE = "run.json"
+run_info = LM_RUN.info
 LN2 = math.log(2)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,22 +102,6 @@ class LMEvaluator:
         return evaluate_tokens(model, self.tokens, self.batch_size, self.bptt, self.characters, self.bytes, self.char_level)
 
 
-class Report(Callback):
-    """One line per evaluation, so a run without a progress bar still shows how it goes."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log = log
-
-    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
-        if record.get("split") == "valid":
-            self.log(f"step {record['step']:>6} | {record['time'] / 60:5.1f} min | valid loss {record['loss']:.4f} | "
-                     f"bpc {record.get('bpc', float('nan')):.4f}")
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
 def checkpoint_extra(config: LMJobConfig, prepared: PreparedData, run_dir: Path) -> dict[str, Any]:
     """Everything needed to rebuild model and codec from one checkpoint alone."""
     codec = prepared.codec
@@ -142,9 +131,10 @@ def check_train_length(n_tokens: int, source: str, batch_size: int, bptt: int) -
 def start_embedding(model: RecurrentLM, codec: Any, start: EmbeddingStart) -> str:
     """Copy (and freeze) the embedding of the LM run `start.from_lm` into `model`; ConfigError unless
     both have the same codec and embedding size. Returns a line for the log."""
-    from textseq.lm.inference import load_lm
+    from textseq.runs import load_run
 
-    source, source_codec = load_lm(start.from_lm, start.checkpoint)  # type: ignore[arg-type]
+    run = load_run(start.from_lm, start.checkpoint, task="lm")  # type: ignore[arg-type]
+    source, source_codec = run.model, run.codec
     if codec_spec_for_run(source_codec) != codec_spec_for_run(codec):
         raise ConfigError(f"embedding.from_lm {start.from_lm}: its codec (vocabulary) differs from this run's; "
                           "give both runs the same data.train, data.level and level options")
@@ -157,56 +147,111 @@ def start_embedding(model: RecurrentLM, codec: Any, start: EmbeddingStart) -> st
     return f"embedding: copied from {start.from_lm}" + (", frozen" if start.freeze else ", trained further")
 
 
-def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: tuple[str, ...] = (),
-             progress: bool | None = None, log: Callable[[str], None] = _say,
-             callbacks: Sequence[Callback] = ()) -> LMResult:
-    """Prepare data, train (or resume) the LM of `config` into `run_dir`, then report validation bpc and a
-    sample. `callbacks` are added to the Trainer's own (progress report, time-budget schedule)."""
-    from textseq.lm.inference import generate_text
+class LMTask:
+    """Language modelling as a Task for textseq.train.job.run_job."""
 
-    if not isinstance(config, LMJobConfig):
-        config = load_job_config(config, overrides)
-    run_dir = open_run_dir(run_dir, config, LM_RUN, resume, load_job_config)
+    kind = LM_RUN
+    config_model = LMJobConfig
+    valid_metrics = ("loss", "bpc")
 
-    data = config.data
-    show = (sys.stderr.isatty() if progress is None else progress)
-    prepared = prepare(data, run_dir, progress=show)
-    check_train_length(len(prepared.splits["train"]), data.train, data.batch_size, data.bptt)
-    seed_everything(config.seed)  # before building the model: the init is part of the run
-    model = RecurrentLM(config.lm_config(prepared.codec.size))
-    if config.embedding.from_lm:
-        log(start_embedding(model, prepared.codec, config.embedding))
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
-        f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters"
-        + (", backward (reads the text right to left)" if model.config.direction == "backward" else ""))
-    train_tokens = in_reading_order(prepared.splits["train"].tokens, model.config.direction)
-    batches = LMBatches(train_tokens, data.batch_size, data.bptt, seed=config.seed,
-                        reset_every=data.reset_every)
-    evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
-    train_cfg, callbacks = config.train, [Report(log), *callbacks]
-    train_cfg, budget = TimeBudgetCosine.install(train_cfg)
-    callbacks += budget
-    trainer = Trainer(model, train_cfg, batches, run_dir, evaluate=evaluator, callbacks=callbacks,
-                      extra_checkpoint_json=checkpoint_extra(config, prepared, run_dir), progress=show)
-    if resume:
-        chosen = trainer.resume()
-        log(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
-    fit = trainer.fit()
-    model = trainer.model
-    if data.eval_tokens is None and fit.last_eval is not None and "bpc" in fit.last_eval:
-        valid = dict(fit.last_eval)
-    else:
-        valid = LMEvaluator(prepared, data.batch_size, data.bptt)(model)
-    log(f"stopped after step {fit.step} ({fit.stop_reason}); validation: loss {valid['loss']:.4f} | ppl {valid['ppl']:.2f} | "
-        f"bpc {valid['bpc']:.4f} | bits/byte {valid['bits_per_byte']:.4f}")
-    s = config.sample
-    sample = ""
-    if s.length:
-        sample = "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                                       seed=config.seed, codec=prepared.codec, log=log, with_prime=True))
-        (run_dir / "sample.txt").write_text(sample, encoding="utf-8")
-        log(f"sample (temperature {s.temperature}):\n{sample}")
-    log(f"validation bpc: {valid['bpc']:.4f}")
-    return LMResult(run_dir, fit, valid, sample)
+    def load_config(self, source: Any, overrides: Sequence[str] = ()) -> LMJobConfig:
+        """An LMJobConfig from a YAML path or preset name, with --set overrides."""
+        return load_job_config(source, tuple(overrides))
 
+    def prepare(self, config: LMJobConfig, run_dir: Path) -> PreparedData:
+        """The codec and the encoded splits (reused while the data section is unchanged)."""
+        data = config.data
+        prepared = prepare(data, run_dir, progress=sys.stderr.isatty())
+        check_train_length(len(prepared.splits["train"]), data.train, data.batch_size, data.bptt)
+        return prepared
+
+    def build(self, config: LMJobConfig, prepared: PreparedData, run_dir: Path) -> Built:
+        """The RecurrentLM, its (B, T) windows and the validation evaluator."""
+        data = config.data
+        model = RecurrentLM(config.lm_config(prepared.codec.size))
+        if config.embedding.from_lm:
+            log.info(start_embedding(model, prepared.codec, config.embedding))
+        n_params = sum(p.numel() for p in model.parameters())
+        summary = (f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
+                   f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters"
+                   + (", backward (reads the text right to left)" if model.config.direction == "backward" else ""))
+        train_tokens = in_reading_order(prepared.splits["train"].tokens, model.config.direction)
+        batches = LMBatches(train_tokens, data.batch_size, data.bptt, seed=config.seed, reset_every=data.reset_every)
+        evaluator = LMEvaluator(prepared, data.batch_size, data.bptt, data.eval_tokens)
+        return Built(model, batches, evaluator, checkpoint_extra(config, prepared, run_dir), summary)
+
+    def report(self, config: LMJobConfig, prepared: PreparedData, model: nn.Module, fit: FitResult,
+               run_dir: Path) -> dict[str, Any]:
+        """Validation metrics over the whole split, and the end-of-training sample (sample.txt)."""
+        from textseq.lm.inference import generate_text
+
+        data = config.data
+        if data.eval_tokens is None and fit.last_eval is not None and "bpc" in fit.last_eval:
+            valid = dict(fit.last_eval)
+        else:
+            valid = LMEvaluator(prepared, data.batch_size, data.bptt)(model)
+        log.info(f"validation: loss {valid['loss']:.4f} | ppl {valid['ppl']:.2f} | bpc {valid['bpc']:.4f} | "
+                 f"bits/byte {valid['bits_per_byte']:.4f}")
+        s, sample = config.sample, ""
+        if s.length:
+            sample = "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                           seed=config.seed, codec=prepared.codec, with_prime=True))
+            (run_dir / "sample.txt").write_text(sample, encoding="utf-8")
+            log.info(f"sample (temperature {s.temperature}):\n{sample}")
+        log.info(f"validation bpc: {valid['bpc']:.4f}")
+        return {"valid": valid, "sample": sample}
+
+    def load(self, extra: dict[str, Any], path: Path, device: str) -> Loaded:
+        """The RecurrentLM and codec of one checkpoint."""
+        model = rebuild_lm(extra.get("model_config"), path / "model.safetensors", device)
+        return Loaded(model, codec_from_extra(extra, path))
+
+
+def rebuild_lm(model_config: Any, weights: Path, device: str = "cpu") -> RecurrentLM:
+    """A RecurrentLM built from its LMConfig (as plain data) with the weights of a safetensors file;
+    CheckpointError naming the file when either does not fit."""
+    from safetensors.torch import load_model
+
+    try:
+        model = RecurrentLM(LMConfig.model_validate(model_config))
+    except Exception as err:  # a hand-edited or foreign extra.json
+        raise CheckpointError(f"{weights.parent / 'extra.json'}: unusable model_config: {one_line(err)}") from None
+    try:
+        load_model(model, str(weights), strict=True, device=device)
+    except Exception as err:  # safetensors raises several types for bad headers and key mismatches
+        raise CheckpointError(f"cannot load {weights}: {one_line(err)}") from None
+    return model.to(device)
+
+
+def codec_from_extra(extra: dict[str, Any], path: Path) -> TokenCodec:
+    """The codec a checkpoint was trained with (its word pipeline or sentencepiece model included)."""
+    spec = extra.get("codec")
+    tokenizer = word_pipeline(extra["pipeline"]) if extra.get("pipeline") else None
+    base_dir = _sentencepiece_dir(extra, path) if isinstance(spec, dict) and spec.get("codec") == "sentencepiece" else None
+    return codec_from_spec(spec, where=f"{path / 'extra.json'}: codec", base_dir=base_dir, tokenizer=tokenizer)
+
+
+def _sentencepiece_dir(extra: dict[str, Any], path: Path) -> Path:
+    """The run dir when its subword.model is the one the checkpoint was trained with, else a
+    temporary directory where the copy embedded in the checkpoint is written out."""
+    for candidate in (path.parent, path.parent.parent):
+        f = candidate / SUBWORD_FILE
+        if f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() == extra["codec"].get("sha256"):
+            return candidate
+    blob = (extra.get("codec_files") or {}).get(SUBWORD_FILE)
+    if not blob:
+        raise CheckpointError(f"{path}: the sentencepiece model {SUBWORD_FILE} is neither beside the run nor in the checkpoint")
+    data = base64.b64decode(blob)
+    out = Path(tempfile.gettempdir()) / "textseq-sentencepiece" / hashlib.sha256(data).hexdigest()
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / SUBWORD_FILE).is_file():
+        (out / SUBWORD_FILE).write_bytes(data)
+    return out
+
+
+def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: Sequence[str] = (),
+             progress: bool | None = None, callbacks: Sequence[Callback] = ()) -> LMResult:
+    """Prepare data, train (or resume) the LM of `config` (object, YAML path or preset name) into
+    `run_dir`, then report validation bpc and a sample; run_job with an LMTask."""
+    job = run_job(LMTask(), config, run_dir, resume, overrides, progress, callbacks)
+    return LMResult(job.run_dir, job.fit, job.report["valid"], job.report["sample"])

@@ -24,7 +24,6 @@ and the poolings mask positions >= length. Saved as `model.safetensors` + `confi
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -36,7 +35,6 @@ from textseq.config import StrictModel
 from textseq.errors import InputError
 from textseq.models.cells import ScratchRecurrent
 from textseq.models.embedders import EMBEDDERS, make_embedder
-from textseq.weights import check_tensors, read_model_dir, save_model_dir
 from textseq.models.pooling import POOLINGS, make_pooling, masked_mean
 from textseq.models.recurrent import CELLS, init_recurrent_, make_recurrent
 from textseq.registry import Registry
@@ -332,18 +330,3 @@ def build_classifier(config: ClassifierConfig, embedding_weights: torch.Tensor |
 
 
 # -- save / load (the LM's helpers are specific to its weight tying, so these are separate) ---------------
-def save_pretrained(model: nn.Module, directory: str | Path) -> Path:
-    """Write `model.safetensors` and `config.json` (model.config) into `directory` (created if needed)."""
-    return save_model_dir(directory, dict(model.state_dict()), model.config, type(model).__name__)
-
-
-def load_pretrained(directory: str | Path, embedder: nn.Module | None = None,
-                    device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierConfig]:
-    """Rebuild a classifier saved by `save_pretrained` (embedder=charngram: pass a module of the same shape)."""
-    config, tensors, weights_path = read_model_dir(directory, ClassifierConfig)
-    # a placeholder matrix: the pretrained rows come from the file
-    placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
-    model = build_classifier(config, placeholder, embedder)
-    check_tensors({k: tuple(v.shape) for k, v in model.state_dict().items()}, tensors, weights_path)
-    model.load_state_dict(tensors)
-    return model.to(device), config

@@ -20,7 +20,6 @@ embedding) and re-tied on load.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -32,7 +31,6 @@ from textseq.config import StrictModel
 from textseq.errors import ConfigError
 from textseq.models.recurrent import CELLS, init_recurrent_, init_state, make_recurrent
 from textseq.train.protocol import StepOutput
-from textseq.weights import check_tensors, read_model_dir, save_model_dir
 
 IGNORE_INDEX = -100  # F.cross_entropy's default; padded targets carry it
 TIED_KEY = "decoder.weight"  # left out of the file when tied: it is the embedding weight
@@ -177,23 +175,3 @@ def _apply_reset(state: Any, reset: bool | torch.Tensor) -> Any:
         keep = keep.view(1, -1, 1)  # (1, B, 1): broadcasts over layers and hidden units
         return tuple(s * keep for s in state) if isinstance(state, tuple) else state * keep
     return None if bool(reset) else state
-
-
-def save_pretrained(model: RecurrentLM, config: LMConfig, directory: str | Path) -> Path:
-    """Write `model.safetensors` and `config.json` into `directory` (created if needed)."""
-    tensors = dict(model.state_dict())
-    if model.weights_tied:
-        del tensors[TIED_KEY]  # safetensors refuses shared storage; re-tied by the constructor on load
-    return save_model_dir(directory, tensors, config, "RecurrentLM")
-
-
-def load_pretrained(directory: str | Path, device: torch.device | str = "cpu") -> tuple[RecurrentLM, LMConfig]:
-    """Rebuild a RecurrentLM saved by `save_pretrained`; errors name the file and what is wrong."""
-    config, tensors, weights_path = read_model_dir(directory, LMConfig)
-    model = RecurrentLM(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if model.weights_tied:
-        expected.pop(TIED_KEY)
-    check_tensors(expected, tensors, weights_path)
-    model.load_state_dict(tensors, strict=False)  # completeness was checked above
-    return model.to(device), config

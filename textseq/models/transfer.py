@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from textseq.errors import ConfigError
-from textseq.models.lm import RecurrentLM, load_pretrained
+from textseq.models.lm import RecurrentLM
 from textseq.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -43,9 +42,9 @@ class TransferReport:
     notes: list[str] = field(default_factory=list)
 
 
-def init_from_lm(classifier: nn.Module, lm: RecurrentLM | str | Path,
-                 backward: RecurrentLM | str | Path | None = None) -> TransferReport:
-    """Copy embedding and recurrent weights of `lm` (a RecurrentLM or a save_pretrained directory) into `classifier`.
+def init_from_lm(classifier: nn.Module, lm: RecurrentLM, backward: RecurrentLM | None = None) -> TransferReport:
+    """Copy embedding and recurrent weights of `lm` into `classifier` (open a `textseq train-lm` run
+    with textseq.runs.load_run(path).model).
 
     `backward`, an LM trained right to left (model.direction: backward) on the same text, starts the
     right-to-left direction of a bidirectional classifier (ULMFiT's forward + backward LMs in one
@@ -56,7 +55,6 @@ def init_from_lm(classifier: nn.Module, lm: RecurrentLM | str | Path,
 
     Only sizes can be checked: the LMs must also share the classifier's tokenizer and vocab, or
     the copied rows belong to other tokens."""
-    lm = _as_lm(lm)
     lc, cc = lm.config, classifier.config
     rnn = getattr(classifier, "rnn", None)
     problems = _size_problems(lc, cc, rnn is not None)
@@ -65,7 +63,6 @@ def init_from_lm(classifier: nn.Module, lm: RecurrentLM | str | Path,
     if not isinstance(classifier.embedding, nn.Embedding):
         problems.append(f"embedder {cc.embedder!r} has no word-embedding matrix to copy the LM's into")
     if backward is not None:
-        backward = _as_lm(backward)
         bc = backward.config
         problems += [f"backward LM: {p}" for p in _size_problems(bc, cc, rnn is not None)]
         if bc.direction != "backward":
@@ -111,10 +108,6 @@ def init_from_lm(classifier: nn.Module, lm: RecurrentLM | str | Path,
         report.notes.append("layers above the first read both directions: each LM's input weights fill the columns "
                             "for its own direction's features, those for the other direction start at 0")
     return report
-
-
-def _as_lm(lm: RecurrentLM | str | Path) -> RecurrentLM:
-    return lm if isinstance(lm, RecurrentLM) else load_pretrained(lm)[0]
 
 
 def _size_problems(lc: Any, cc: Any, recurrent: bool) -> list[str]:

@@ -34,7 +34,7 @@ from torch import nn
 
 from textseq.errors import TextseqError
 from textseq.train.serialize import load_tree, save_tree
-from textseq.weights import sha256_file
+from textseq.fileio import sha256_file
 
 FORMAT_VERSION = 1
 TRAINER_JSON = "trainer.json"

@@ -108,22 +108,3 @@ def _check_unchanged(run_dir: Path, config: BaseModel, kind: RunKind, load_saved
     if changed:
         raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
                           f"Only {kind.may_change} may change on resume")
-
-
-def add_train_arguments(p: Any, example_config: str, example_override: str, extend_hint: str) -> None:
-    """The arguments every `textseq train-*` command takes."""
-    p.add_argument("-c", "--config", help=f"job YAML, e.g. {example_config} (with --resume: default RUN_DIR/config.yaml)")
-    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"override a config value, e.g. --set {example_override} (repeatable)")
-    p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def config_path_for(args: Any) -> Path:
-    """-c CONFIG, or RUN_DIR/config.yaml when resuming without one."""
-    if args.config is not None:
-        return Path(args.config)
-    if not args.resume:
-        raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
-    return Path(args.output) / "config.yaml"

@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--length must be >= 2, got {args.length}")
     curves: dict[str, list[float]] = {}
     if args.run_dir:
-        from textseq.lm.inference import load_checkpoint_lm
+        from textseq.runs import load_run
 
-        loaded = load_checkpoint_lm(args.run_dir, args.checkpoint)
+        loaded = load_run(args.run_dir, args.checkpoint, task="lm")
         tokens = _tokens(args.input, loaded.codec, Path(args.run_dir))
         windows = probe.probe_windows(tokens, loaded.codec.size, args.length, args.batch_size, args.seed)
         curves[f"{loaded.model.config.cell} ({loaded.path.name})"] = probe.gradient_probe(loaded.model, windows)

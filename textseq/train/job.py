@@ -1,0 +1,166 @@
+"""The one job runner: every training task (language model, classifier, ...) runs through `run_job`.
+
+    run_job(task, config, run_dir, resume)
+      config     <- task.load_config(path or preset, --set overrides)      unless already a config object
+      run_dir    <- open_run_dir: run.json + config.yaml, resume checks
+      threads, seed
+      data       <- task.prepare(config, run_dir)                         codec/vocab + encoded splits
+      seed again <- the model's initialisation is part of the run
+      built      <- task.build(config, data): model, batches, evaluator, checkpoint extra, callbacks
+      Trainer(...).fit()                                                 the task-agnostic engine
+      report     <- task.report(config, data, model, fit)                -> RUN_DIR/report.json
+
+A task supplies the hooks, the runner owns what every task shares (the Lightning split, without
+its size): a capability that all tasks need (a run lock, multi-process training, Ctrl-C saving) is
+written here once. `textseq.runs.load_run` is the other half: it opens any finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+
+from pydantic import BaseModel
+
+from textseq.train.callbacks import Callback
+
+if TYPE_CHECKING:  # the runner's heavy parts (torch, the engine) load when a job runs, not for --help
+    from textseq.train.rundir import RunKind
+
+log = logging.getLogger(__name__)
+REPORT_FILE = "report.json"
+
+
+@dataclass
+class Built:
+    """What a task hands the runner to train: the model and its data, and how to evaluate and save it."""
+
+    model: Any  # an nn.Module with step(batch, state) -> StepOutput
+    batches: Any  # textseq.train.protocol.Batches
+    evaluate: Callable[[Any], dict[str, float]] | None  # the Trainer's periodic validation
+    extra: dict[str, Any]  # written into every checkpoint's extra.json: enough to rebuild model and codec
+    summary: str  # one line describing the model, logged at the start
+    callbacks: list[Callback] = field(default_factory=list)
+    param_groups: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Loaded:
+    """What a task rebuilds from one checkpoint: the model and its text-to-ids codec."""
+
+    model: Any
+    codec: Any
+    labels: list[str] | None = None  # class names, for classifiers
+
+
+class Task(Protocol):
+    """A training job's hooks. `kind` names the task in run.json and says what a resume may change."""
+
+    kind: RunKind
+    config_model: type[BaseModel]  # the job config's pydantic model
+    valid_metrics: tuple[str, ...]  # the validation numbers shown in the one-line progress report
+
+    def load_config(self, source: Any, overrides: Sequence[str] = ()) -> BaseModel:
+        """The job config from a YAML path or preset name, with dotted --set overrides applied."""
+
+    def prepare(self, config: Any, run_dir: Path) -> Any:
+        """Build (or reuse) the codec/vocabulary and the encoded splits in `run_dir`."""
+
+    def build(self, config: Any, data: Any, run_dir: Path) -> Built:
+        """The model (just seeded by the runner), training batches, evaluator and checkpoint extra."""
+
+    def report(self, config: Any, data: Any, model: Any, fit: Any, run_dir: Path) -> dict[str, Any]:
+        """Final figures of the trained model (and any files of the task's own, e.g. a sample)."""
+
+    def load(self, extra: dict[str, Any], path: Path, device: str) -> Loaded:
+        """Rebuild the model and codec from a checkpoint's extra.json (see textseq.runs.load_run)."""
+
+
+@dataclass
+class JobResult:
+    """How a job ended: the Trainer's result and the task's final report (also in RUN_DIR/report.json)."""
+
+    run_dir: Path
+    fit: Any  # textseq.train.trainer.FitResult
+    report: dict[str, Any]
+
+
+class ValidLine(Callback):
+    """One log line per evaluation, so a run without a progress bar still shows how it goes."""
+
+    def __init__(self, metrics: Sequence[str]) -> None:
+        self.metrics = tuple(metrics)
+
+    def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
+        if record.get("split") != "valid":
+            return
+        values = " | ".join(f"{k} {record[k]:.4f}" for k in self.metrics if isinstance(record.get(k), (int, float)))
+        log.info(f"step {record['step']:>6} | epoch {record['epoch']} | {record['time'] / 60:5.1f} min | valid {values}")
+
+
+def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, overrides: Sequence[str] = (),
+            progress: bool | None = None, callbacks: Sequence[Callback] = ()) -> JobResult:
+    """Train (or resume) `task` with `config` (a config object, YAML path or preset name) into `run_dir`."""
+    import torch
+
+    from textseq.train.callbacks import TimeBudgetCosine
+    from textseq.train.rundir import open_run_dir
+    from textseq.train.serialize import seed_everything
+    from textseq.train.trainer import Trainer
+
+    if not isinstance(config, BaseModel):
+        config = task.load_config(config, overrides)
+    run_dir = open_run_dir(run_dir, config, task.kind, resume, task.load_config)
+    train_cfg = config.train  # type: ignore[attr-defined]
+    if train_cfg.num_threads:
+        torch.set_num_threads(train_cfg.num_threads)
+    seed_everything(config.seed)  # type: ignore[attr-defined]
+    data = task.prepare(config, run_dir)
+    seed_everything(config.seed)  # type: ignore[attr-defined]  # the model's init is part of the run
+    built = task.build(config, data, run_dir)
+    log.info(built.summary)
+    train_cfg, budget = TimeBudgetCosine.install(train_cfg)  # a run stopped by max_minutes still anneals
+    show = sys.stderr.isatty() if progress is None else progress
+    trainer = Trainer(built.model, train_cfg, built.batches, run_dir, evaluate=built.evaluate,
+                      callbacks=[ValidLine(task.valid_metrics), *budget, *built.callbacks, *callbacks],
+                      extra_checkpoint_json=built.extra, progress=show, param_groups=built.param_groups)
+    if resume:
+        chosen = trainer.resume()
+        log.info(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
+    fit = trainer.fit()
+    report = task.report(config, data, trainer.model, fit, run_dir)
+    summary = {"task": task.kind.task, "step": fit.step, "epoch": fit.epoch, "stop_reason": fit.stop_reason,
+               "best": fit.best, "best_step": fit.best_step, **report}
+    (run_dir / REPORT_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    log.info(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
+    return JobResult(run_dir, fit, report)
+
+
+def add_train_arguments(p: Any, task_name: str, example_config: str, example_override: str, extend_hint: str) -> None:
+    """The arguments every `textseq train-*` command takes."""
+    p.add_argument("-c", "--config", help=f"job config: a preset name such as {example_config} or a YAML file "
+                                          "(with --resume: default RUN_DIR/config.yaml)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override a config value, e.g. --set {example_override} (repeatable)")
+    p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(task_name=task_name)
+
+
+def run_train_command(args: Any) -> JobResult:
+    """`textseq train-*`: load the task named by the command, its config (-c, or RUN_DIR/config.yaml on
+    --resume), and run it."""
+    from textseq.errors import ConfigError
+    from textseq.runs import get_task
+
+    task = get_task(args.task_name)
+    if args.config is None and not args.resume:
+        raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
+    source = args.config if args.config is not None else Path(args.output) / "config.yaml"
+    config = task.load_config(source, args.overrides)
+    return run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None)
