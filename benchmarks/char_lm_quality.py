@@ -106,7 +106,7 @@ def train_one(config_path: Path, minutes: float, marks: list[float], run_dir: Pa
     """One train_lm run of `minutes`, evaluated at `marks` (< minutes) and at its end."""
     config = load_job_config(config_path, [*overrides, f"train.max_minutes={minutes}", "sample.length=0"])
     recorder = MarkRecorder(config, run_dir, marks, log)
-    result = lm_task.train_lm(config, run_dir, progress=False, log=lambda m: log(f"  {m}"), callbacks=[recorder])
+    result = lm_task.train_lm(config, run_dir, progress=False, callbacks=[recorder])
     # The end of the run: train_lm's own full-validation figure (the same evaluator as the marks).
     final = recorder._record(minutes, result.valid["bpc"], None)
     final["stop_reason"] = result.fit.stop_reason

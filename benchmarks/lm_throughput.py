@@ -108,7 +108,7 @@ def run_textseq(config: LMJobConfig, template: Path, work: Path, warmup: int, st
     shutil.copytree(template / "data", run_dir / "data")  # prepare() finds it and reuses it
     clock = StepClock(warmup, steps)
     with contextlib.redirect_stderr(io.StringIO()):  # prepare's "reusing" note
-        lm_task.train_lm(config, run_dir, progress=False, log=lambda _msg: None, callbacks=[clock])
+        lm_task.train_lm(config, run_dir, progress=False, callbacks=[clock])
     shutil.rmtree(run_dir, ignore_errors=True)
     if not clock.end:
         raise RuntimeError(f"train_lm stopped before step {warmup + steps}; does --set put a step/epoch limit on it?")

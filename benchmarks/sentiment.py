@@ -193,7 +193,7 @@ def run_neural(model: str, corpus: str, out: Path, train_source: str | None, arg
     config = load_job_config(config_path, overrides)
     torch.set_num_threads(threads)  # a config's train.num_threads must not leak into the next model
     t0 = time.perf_counter()
-    result = train_classifier(config, run_dir, progress=False, log=log)
+    result = train_classifier(config, run_dir, progress=False)
     train_s = time.perf_counter() - t0
     test_report = result.reports.get("test")
     row = measure_prediction(model, run_dir, args, test_texts, test_labels, threads)

@@ -140,27 +140,29 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
     return JobResult(run_dir, fit, report)
 
 
-def add_train_arguments(p: Any, task_name: str, example_config: str, example_override: str, extend_hint: str) -> None:
-    """The arguments every `textseq train-*` command takes."""
-    p.add_argument("-c", "--config", help=f"job config: a preset name such as {example_config} or a YAML file "
-                                          "(with --resume: default RUN_DIR/config.yaml)")
-    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"override a config value, e.g. --set {example_override} (repeatable)")
-    p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(task_name=task_name)
+def train_command(task_name: str, help_text: str, example_config: str, example_override: str,
+                  extend_hint: str) -> tuple[str, Callable[[Any], None], Callable[[Any], int]]:
+    """(HELP, add_arguments, run) of a `textseq train-*` command module (see textseq.cli)."""
 
+    def add_arguments(p: Any) -> None:
+        p.add_argument("-c", "--config", help=f"job config: a preset name such as {example_config} or a YAML file "
+                                              "(with --resume: default RUN_DIR/config.yaml)")
+        p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (data, checkpoints, metrics)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help=f"override a config value, e.g. --set {example_override} (repeatable)")
+        p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-def run_train_command(args: Any) -> JobResult:
-    """`textseq train-*`: load the task named by the command, its config (-c, or RUN_DIR/config.yaml on
-    --resume), and run it."""
-    from textseq.errors import ConfigError
-    from textseq.runs import get_task
+    def run(args: Any) -> int:
+        from textseq.errors import ConfigError
+        from textseq.runs import get_task
 
-    task = get_task(args.task_name)
-    if args.config is None and not args.resume:
-        raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
-    source = args.config if args.config is not None else Path(args.output) / "config.yaml"
-    config = task.load_config(source, args.overrides)
-    return run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None)
+        task = get_task(task_name)
+        if args.config is None and not args.resume:
+            raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
+        source = args.config if args.config is not None else Path(args.output) / "config.yaml"
+        config = task.load_config(source, args.overrides)
+        run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None)
+        return 0
+
+    return help_text, add_arguments, run
