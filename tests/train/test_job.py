@@ -101,3 +101,55 @@ def test_unknown_task_names_the_known_ones():
 
     with pytest.raises(ConfigError, match=r"unknown task 'lmm' \(did you mean 'lm'\?\); valid: classify, lm"):
         get_task("lmm")
+
+
+def test_a_second_writer_stops_at_once_naming_the_holder_and_a_dead_holder_blocks_nothing(tmp_path, toy_registered):
+    import subprocess
+    import sys
+    import time
+
+    from textseq.errors import TextseqError
+
+    config = tmp_path / "toy.yaml"
+    config.write_text("dim: 6\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(run_dir / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.write(fd, str(os.getpid()).encode())\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with pytest.raises(TextseqError, match=rf"in use by another training process \(pid {holder.pid}\)"):
+            run_job(ToyTask(), config, run_dir, progress=False)
+        assert time.monotonic() - started < 5  # at once, not after a wait
+        assert not (run_dir / "config.yaml").exists()  # the holder's run directory was left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    job = run_job(ToyTask(), config, run_dir, overrides=["train.max_steps=2"], progress=False)  # the lock died with it
+    assert job.fit.step == 2
+
+
+def test_a_symlinked_lock_file_is_refused_not_followed(tmp_path, toy_registered):
+    from textseq.errors import TextseqError
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me", encoding="utf-8")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(outside)
+    config = tmp_path / "toy.yaml"
+    config.write_text("dim: 6\n", encoding="utf-8")
+    with pytest.raises(TextseqError, match="cannot lock"):
+        run_job(ToyTask(), config, tmp_path / "run", progress=False)
+    assert outside.read_text() == "keep me"
+
+
+def test_resuming_a_missing_run_directory_creates_nothing(tmp_path, toy_registered):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run_job(ToyTask(), ToyConfig(), tmp_path / "missing", resume=True, progress=False)
+    assert not (tmp_path / "missing").exists()

@@ -224,7 +224,8 @@ class ClassifyTask:
         extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),
                  "labels": labels, "vocab": prepared.vocab.to_dict(counts=False), "pipeline": prepared.pipeline.spec(),
                  "encoding": {"max_tokens": d.max_tokens, "truncate": d.truncate, "head_fraction": d.head_fraction}}
-        return Built(model, batches, evaluator, extra, _summary(mconfig, model, len(labels)), callbacks, groups)
+        summary = f"{_summary(mconfig, model, len(labels))}, {d.batch_size * config.train.accumulate} documents per step"
+        return Built(model, batches, evaluator, extra, summary, callbacks, groups)
 
     def report(self, config: ClassifyJobConfig, data: ClassifyData, model: nn.Module, fit: FitResult,
                run_dir: Path) -> dict[str, Any]:

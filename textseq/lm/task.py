@@ -173,7 +173,9 @@ class LMTask:
             log.info(start_embedding(model, prepared.codec, config.embedding))
         n_params = sum(p.numel() for p in model.parameters())
         summary = (f"model: {config.model.cell} {config.model.num_layers}x{config.model.hidden_size}, emb {config.model.emb_dim}, "
-                   f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters"
+                   f"vocab {prepared.codec.size:,}, {n_params / 1e6:.2f}M parameters, "
+                   f"{data.batch_size * data.bptt * config.train.accumulate:,} tokens per step "
+                   f"({data.batch_size} streams x {data.bptt} x {config.train.accumulate} accumulated)"
                    + (", backward (reads the text right to left)" if model.config.direction == "backward" else ""))
         train_tokens = in_reading_order(prepared.splits["train"].tokens, model.config.direction)
         batches = LMBatches(train_tokens, data.batch_size, data.bptt, seed=config.seed, reset_every=data.reset_every)

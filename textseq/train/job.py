@@ -90,31 +90,63 @@ class JobResult:
 
 
 class ValidLine(Callback):
-    """One log line per evaluation, so a run without a progress bar still shows how it goes."""
+    """One log line per evaluation, so a run without a progress bar still shows how it goes, with the
+    time left when a budget (max_minutes, max_steps, max_epochs) is set."""
 
     def __init__(self, metrics: Sequence[str]) -> None:
         self.metrics = tuple(metrics)
+        self.step0 = 0
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self.step0 = trainer.step
 
     def on_log(self, trainer: Any, record: dict[str, Any]) -> None:
         if record.get("split") != "valid":
             return
         values = " | ".join(f"{k} {record[k]:.4f}" for k in self.metrics if isinstance(record.get(k), (int, float)))
-        log.info(f"step {record['step']:>6} | epoch {record['epoch']} | {record['time'] / 60:5.1f} min | valid {values}")
+        left = seconds_left(trainer, self.step0)
+        eta = "" if left is None else f" | about {left:.0f} s left" if left < 90 else f" | about {left / 60:.1f} min left"
+        log.info(f"step {record['step']:>6} | epoch {record['epoch']} | {record['time'] / 60:5.1f} min | valid {values}{eta}")
+
+
+def seconds_left(trainer: Any, step0: int) -> float | None:
+    """Seconds until the first budget ends the run, at this invocation's pace; None without a budget."""
+    cfg, elapsed = trainer.cfg, trainer.run_seconds()
+    left = []
+    if cfg.max_minutes is not None:
+        left.append(cfg.max_minutes * 60 - elapsed)
+    total = cfg.max_steps
+    if cfg.max_epochs is not None and hasattr(trainer.train_data, "__len__"):
+        by_epochs = cfg.max_epochs * -(-len(trainer.train_data) // cfg.accumulate)
+        total = by_epochs if total is None else min(total, by_epochs)
+    if total is not None and trainer.step > step0 and elapsed > 0:
+        left.append((total - trainer.step) * elapsed / (trainer.step - step0))
+    return max(0.0, min(left)) if left else None
 
 
 def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, overrides: Sequence[str] = (),
             progress: bool | None = None, callbacks: Sequence[Callback] = ()) -> JobResult:
     """Train (or resume) `task` with `config` (a config object, YAML path or preset name) into `run_dir`."""
+    from textseq.train.checkpoint import CheckpointError
+    from textseq.train.rundir import RunLock, open_run_dir
+
+    if resume and not Path(run_dir).is_dir():
+        raise CheckpointError(f"nothing to resume: {run_dir} does not exist")
+    if not isinstance(config, BaseModel):
+        config = task.load_config(config, overrides)
+    with RunLock(run_dir):  # one writer per run directory, before anything in it is touched
+        return _run_locked(task, config, open_run_dir(run_dir, config, task.kind, resume, task.load_config), resume,
+                           progress, callbacks)
+
+
+def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: bool | None,
+                callbacks: Sequence[Callback]) -> JobResult:
     import torch
 
     from textseq.train.callbacks import TimeBudgetCosine
-    from textseq.train.rundir import open_run_dir
     from textseq.train.serialize import seed_everything
     from textseq.train.trainer import Trainer
 
-    if not isinstance(config, BaseModel):
-        config = task.load_config(config, overrides)
-    run_dir = open_run_dir(run_dir, config, task.kind, resume, task.load_config)
     train_cfg = config.train  # type: ignore[attr-defined]
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
@@ -123,6 +155,8 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
     seed_everything(config.seed)  # type: ignore[attr-defined]  # the model's init is part of the run
     built = task.build(config, data, run_dir)
     log.info(built.summary)
+    log.info(f"writing to {run_dir}: metrics.jsonl, checkpoints (step-*/, best/), report.json"
+             + (", tensorboard/" if train_cfg.tensorboard else "") + f"; `textseq plot {run_dir}` draws the curves")
     train_cfg, budget = TimeBudgetCosine.install(train_cfg)  # a run stopped by max_minutes still anneals
     show = sys.stderr.isatty() if progress is None else progress
     trainer = Trainer(built.model, train_cfg, built.batches, run_dir, evaluate=built.evaluate,
@@ -140,6 +174,76 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
     return JobResult(run_dir, fit, report)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error otherwise, never a traceback)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """argparse type: auto, cpu, cuda or mps."""
+    import argparse
+
+    if text not in ("auto", "cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or mps, got {text!r}")
+    return text
+
+
+# Flags for the settings everyone changes: flag -> (config key, argparse type, help).
+SHORTCUTS: dict[str, tuple[str, Callable[[str], Any], str, str]] = {
+    "--max-minutes": ("train.max_minutes", positive_float, "MINUTES", "training time budget"),
+    "--max-steps": ("train.max_steps", positive_int, "STEPS", "optimizer steps in total"),
+    "--epochs": ("train.max_epochs", positive_int, "EPOCHS", "passes over the training data"),
+    "--seed": ("seed", non_negative_int, "SEED", "seed of the model's init, data order and dropout"),
+    "--device": ("train.device", device_name, "DEVICE", "auto, cpu, cuda or mps"),
+    "--threads": ("train.num_threads", positive_int, "N", "torch threads"),
+}
+
+
+def shortcut_overrides(args: Any) -> list[str]:
+    """The --set items that the shortcut flags given on the command line stand for."""
+    items = []
+    for flag, (key, *_) in SHORTCUTS.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            items.append(f"{key}={value}")
+    return items
+
+
 def train_command(task_name: str, help_text: str, example_config: str, example_override: str,
                   extend_hint: str) -> tuple[str, Callable[[Any], None], Callable[[Any], int]]:
     """(HELP, add_arguments, run) of a `textseq train-*` command module (see textseq.cli)."""
@@ -152,6 +256,9 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
                        help=f"override a config value, e.g. --set {example_override} (repeatable)")
         p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        shortcuts = p.add_argument_group("shortcuts (each is the --set it names; default: the config's value)")
+        for flag, (key, kind, metavar, text) in SHORTCUTS.items():
+            shortcuts.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"{text} (= --set {key}=...)")
 
     def run(args: Any) -> int:
         from textseq.errors import ConfigError
@@ -161,7 +268,7 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         if args.config is None and not args.resume:
             raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
         source = args.config if args.config is not None else Path(args.output) / "config.yaml"
-        config = task.load_config(source, args.overrides)
+        config = task.load_config(source, [*args.overrides, *shortcut_overrides(args)])
         run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None)
         return 0
 

@@ -2,6 +2,7 @@
 
     RUN_DIR/run.json      {"task": ..., "<task>_format": N, "textseq_version": ...}
     RUN_DIR/config.yaml   the resolved job config
+    RUN_DIR/.lock         held (flock) by the one process training into the directory
 
 A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing a
 directory that already holds checkpoints) or checks that a resume is possible (same task and format,
@@ -108,3 +109,55 @@ def _check_unchanged(run_dir: Path, config: BaseModel, kind: RunKind, load_saved
     if changed:
         raise ConfigError(f"cannot resume {run_dir} with a different data/model config; changed: {', '.join(changed)}. "
                           f"Only {kind.may_change} may change on resume")
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run directory for the process that trains into it.
+
+    flock() on RUN_DIR/.lock: the kernel drops it when the holder exits, however it dies, so a run
+    killed with SIGKILL never blocks its own --resume. Readers (generate, eval-*, plot) do not take
+    it and work while a run trains. The file holds the holder's pid, for the message a second
+    writer gets."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        """Take the lock, or raise TextseqError naming the pid of the process that holds it."""
+        import fcntl
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_NOFOLLOW: a symlink planted as the lock file is refused, never written through
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise TextseqError(f"cannot lock {self.path}: {err.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise TextseqError(f"{self.path.parent} is in use by another training process (pid {holder}); wait for it "
+                               "to finish, or train into another run directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (closing the descriptor releases the flock)."""
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
