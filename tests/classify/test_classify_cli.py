@@ -191,3 +191,37 @@ def test_load_run_opens_a_classifier_that_scores_as_the_run_reported(clf_run):
     again = evaluate_classifier(clf_run, run.config.data.valid)
     assert again["accuracy"] == saved["valid"]["accuracy"] and again["checkpoint"] == str(run.path)
     assert Predictor.from_run(run).predict(["a fine film"])[0]["label"] in run.labels
+
+
+def _cli(*args: str, stdin: bytes | None = None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "textseq", *args], input=stdin, capture_output=True, timeout=300)
+
+
+def test_predict_reads_standard_input_and_echoes_each_text(clf_run):
+    done = _cli("predict", str(clf_run), stdin="a fine film\n\nawful\n".encode())
+    assert done.returncode == 0, done.stderr.decode()
+    records = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [r["text"] for r in records] == ["a fine film", "", "awful"]
+    assert [r["id"] for r in records] == ["<stdin>:1", "<stdin>:2", "<stdin>:3"]
+    assert all(set(r["probs"]) == {"neg", "pos"} and r["label"] in r["probs"] for r in records)
+    # options before or after the run directory; texts after it are not swallowed by an option
+    done = _cli("predict", "--batch-size", "2", str(clf_run), "great", "dull", "--workers", "1")
+    assert [json.loads(x)["text"] for x in done.stdout.decode().splitlines()] == ["great", "dull"]
+
+
+def test_predict_from_standard_input_with_bad_bytes_follows_the_error_policy(clf_run):
+    bad = b"good\n\xff\xfe bad\nfine\n"
+    strict = _cli("predict", str(clf_run), "-i", "-", stdin=bad)
+    assert strict.returncode == 2 and "<stdin>:2: not valid UTF-8" in strict.stderr.decode() and not strict.stdout
+    skip = _cli("predict", str(clf_run), "-i", "-", "--errors", "skip", stdin=bad)
+    assert [json.loads(x)["id"] for x in skip.stdout.decode().splitlines()] == ["<stdin>:1", "<stdin>:3"]
+    assert "0 line(s) with undecodable bytes replaced, 1 skipped" in skip.stderr.decode()
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "0"], ["--workers", "-1"], ["--batch-size", "x"]])
+def test_bad_numbers_are_usage_errors(clf_run, option):
+    done = _cli("predict", str(clf_run), "hello", *option)
+    assert done.returncode == 2 and b"Traceback" not in done.stderr and b"usage:" in done.stderr

@@ -133,3 +133,26 @@ def test_unseen_characters_without_unk_are_named(char_run, tmp_path):
     odd.write_text("the Zebra é\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"no unk: 'Z', 'é'"):
         evaluate_lm(model, str(odd), codec=no_unk)
+
+
+def test_generate_reads_its_prime_from_a_file_or_standard_input(char_run, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "prime.txt").write_text("KING:\n", encoding="utf-8")
+    from_file = subprocess.run([sys.executable, "-m", "textseq", "generate", str(char_run), "--prime-file",
+                                str(tmp_path / "prime.txt"), "--length", "8", "--seed", "3"], capture_output=True, text=True)
+    piped = subprocess.run([sys.executable, "-m", "textseq", "generate", str(char_run), "--prime-file", "-", "--length", "8",
+                            "--seed", "3"], input="KING:\n", capture_output=True, text=True)
+    typed = subprocess.run([sys.executable, "-m", "textseq", "generate", str(char_run), "--prime", "KING:", "--length", "8",
+                            "--seed", "3"], capture_output=True, text=True)
+    assert from_file.returncode == piped.returncode == typed.returncode == 0, from_file.stderr
+    assert from_file.stdout == piped.stdout == typed.stdout and typed.stdout.startswith("KING:")
+
+
+@pytest.mark.parametrize("option", [["--length", "-1"], ["--temperature", "-0.5"], ["--top-k", "0"], ["--top-p", "1.5"],
+                                    ["--temperature", "nan"]])
+def test_generate_refuses_bad_numbers_with_a_usage_error(char_run, option, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", str(char_run), *option])
+    assert exit_.value.code == 2 and "usage:" in capsys.readouterr().err

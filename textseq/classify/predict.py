@@ -13,11 +13,12 @@ little padding, and the model runs under torch.inference_mode. The run opens thr
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from itertools import islice
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, Tex
 from textseq.errors import InputError
 from textseq.runs import Run
 from textseq.train.device import check_precision
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Predictor:
@@ -139,6 +143,30 @@ def read_inputs(source: str, text_column: str = "text", label_column: str | None
         labels.append(doc.label if doc.label not in ("", None) else None)
         ids.append(doc.id)
     return texts, labels, ids
+
+
+def read_lines(stream: BinaryIO, name: str, errors: str = "strict") -> tuple[list[str], list[str]]:
+    """(texts, ids "NAME:LINE") of a byte stream, one document per line (standard input).
+
+    Undecodable bytes: an InputError naming the line (strict), U+FFFD (replace), or the line left out
+    (skip); replaced and skipped lines are counted in one warning."""
+    texts, ids, replaced, skipped = [], [], 0, 0
+    for number, raw in enumerate(stream, start=1):
+        raw = raw.rstrip(b"\r\n")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if errors == "strict":
+                raise InputError(f"{name}:{number}: not valid UTF-8 (byte {err.start}); use --errors replace or skip") from None
+            if errors == "skip":
+                skipped += 1
+                continue
+            text, replaced = raw.decode("utf-8", "replace"), replaced + 1
+        texts.append(text)
+        ids.append(f"{name}:{number}")
+    if replaced or skipped:
+        log.warning(f"{name}: {replaced} line(s) with undecodable bytes replaced, {skipped} skipped")
+    return texts, ids
 
 
 def evaluate_classifier(run_dir: str | Path, source: str, text_column: str = "text", label_column: str = "label",

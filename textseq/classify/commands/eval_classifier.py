@@ -10,6 +10,8 @@ HELP = "evaluate a trained classifier on a labelled CSV/JSONL file or CORPUS:SPL
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from textseq.train.job import non_negative_int, positive_int
+
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
     p.add_argument("-i", "--input", required=True, help="a .csv/.tsv/.jsonl file, CORPUS:SPLIT or hf:NAME:SPLIT")
     p.add_argument("--text-column", default="text")
@@ -17,8 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unseen-labels", default="error", choices=["error", "skip"],
                    help="labels that are not training classes: an error naming the row, or skipped and counted")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (64 keeps a CPU's cache warm)")
-    p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="documents per forward pass (default: 64, keeps a CPU's cache warm)")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="preprocessing processes (default: 0 = automatic)")
     p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"])
     p.add_argument("--device", default="cpu")
     add_precision_argument(p)

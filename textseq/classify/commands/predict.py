@@ -6,44 +6,60 @@ import argparse
 
 from textseq.classify.commands import add_precision_argument
 
-HELP = "label texts (arguments, or -i FILE: text lines, CSV or JSONL) with a trained classifier; prints JSONL"
+HELP = ("label texts (arguments, -i FILE: text lines, CSV or JSONL, or standard input) with a trained classifier; "
+        "prints JSONL")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from textseq.train.job import non_negative_int, positive_int
+
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
-    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
-    p.add_argument("-i", "--input", help="a text file (one document per line), .csv/.tsv, .jsonl, CORPUS:SPLIT or hf:NAME:SPLIT")
-    p.add_argument("--text-column", default="text", help="column holding the text in CSV/JSONL/datasets input")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label (default: -i, else standard input when it is a pipe)")
+    p.add_argument("-i", "--input", help="a text file (one document per line), .csv/.tsv, .jsonl, CORPUS:SPLIT, hf:NAME:SPLIT, "
+                                         "or - for standard input (one document per line)")
+    p.add_argument("--text-column", default="text", help="column holding the text in CSV/JSONL/datasets input (default: text)")
     p.add_argument("-o", "--output", help="write the JSONL here instead of stdout")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--batch-size", type=int, default=64, help="documents per forward pass (64 keeps a CPU's cache warm)")
-    p.add_argument("--workers", type=int, default=0, help="preprocessing processes (0 = automatic)")
-    p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"], help="undecodable bytes / bad records")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="documents per forward pass (default: 64, keeps a CPU's cache warm)")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="preprocessing processes (default: 0 = automatic)")
+    p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"],
+                   help="undecodable bytes / bad records: stop naming the line, replace the bytes, or skip and count (default: strict)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
     add_precision_argument(p)
     p.add_argument("--attention", metavar="DIR", help="also write an attention heatmap PNG per text into DIR (pooling=attention)")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
     import sys
     from pathlib import Path
 
-    from textseq.classify.predict import Predictor, read_inputs
+    from textseq.classify.predict import Predictor, read_inputs, read_lines
     from textseq.errors import ConfigError
 
-    if bool(args.texts) == bool(args.input):
-        raise ConfigError("give either TEXT arguments or -i FILE")
-    if args.input:
-        texts, _, ids = read_inputs(args.input, args.text_column, errors=args.errors)
-    else:
+    log = logging.getLogger(__name__)
+    if args.texts and args.input:
+        raise ConfigError("give either TEXT arguments or -i FILE, not both")
+    source = args.input or (None if args.texts else "-")
+    if source == "-" and not args.input and sys.stdin.isatty():
+        raise ConfigError("nothing to label: give TEXT arguments, -i FILE, or pipe texts into standard input")
+    if source is None:
         texts, ids = list(args.texts), [str(i) for i in range(len(args.texts))]
+    elif source == "-":
+        texts, ids = read_lines(sys.stdin.buffer, "<stdin>", args.errors)
+    else:
+        texts, _, ids = read_inputs(source, args.text_column, errors=args.errors)
+    if not texts:
+        log.warning(f"{source}: no texts to label")
     predictor = Predictor.load(args.run_dir, args.checkpoint, args.device, args.precision)
-    results = predictor.predict(texts, batch_size=args.batch_size, workers=args.workers)
+    results = predictor.predict(texts, batch_size=args.batch_size, workers=args.workers) if texts else []
+    with_text = source in (None, "-")  # a file's rows are named by their id; typed or piped texts are echoed
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        for doc_id, result in zip(ids, results):
-            out.write(json.dumps({"id": doc_id, **result}, ensure_ascii=False) + "\n")
+        for doc_id, text, result in zip(ids, texts, results):
+            record = {"id": doc_id, **({"text": text} if with_text else {}), **result}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         if args.output:
             out.close()
@@ -52,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
 
         for i, text in enumerate(texts):
             path = plot_attention(predictor, text, Path(args.attention) / f"attention_{i}.png")
-            print(f"attention: {path}", file=sys.stderr)
+            log.info(f"attention: {path}")
     return 0
