@@ -156,3 +156,30 @@ def test_generate_refuses_bad_numbers_with_a_usage_error(char_run, option, capsy
     with pytest.raises(SystemExit) as exit_:
         main(["generate", str(char_run), *option])
     assert exit_.value.code == 2 and "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupt_saves_a_checkpoint_and_says_how_to_resume(tmp_path, signame, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config(tmp_path, train={"max_steps": 100000, "eval_every": 100000, "checkpoint_every": 100000})
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "textseq", "train-lm", "-c", str(config), "-o", str(run_dir),
+                             "--no-progress"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (run_dir / "metrics.jsonl").is_file():
+        time.sleep(0.05)
+    time.sleep(0.5)  # some steps, no checkpoint yet (checkpoint_every is far away)
+    assert not list_checkpoints(run_dir)
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    saved = list_checkpoints(run_dir)
+    assert len(saved) == 1 and f"-o {run_dir} --resume" in err and "Traceback" not in err
+    stopped_at = int(saved[0].name.split("-")[1])
+    assert main(["train-lm", "-o", str(run_dir), "--resume", "--max-steps", str(stopped_at + 3), "--no-progress"]) == 0
+    steps = [r["step"] for r in read_metrics(run_dir) if r["split"] == "train"]
+    assert steps == list(range(1, stopped_at + 4))  # nothing repeated or lost across the interrupt

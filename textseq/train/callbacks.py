@@ -42,14 +42,15 @@ class TimeBudgetCosine(Callback):
     sooner, the curve ends there instead (the shorter of the two).
 
     Without a step count the Trainer first sees a provisional total (so train_config.yaml shows
-    1000000); config.yaml keeps the real config. A resumed run decays over its new budget, from the
-    step it resumes at."""
+    1000000); config.yaml keeps the real config. A resumed run decays over what is left of the
+    budget (the training time before the interruption counts), from the step it resumes at, so the
+    curve continues where it was."""
 
     PROVISIONAL_STEPS = 1_000_000  # lets the Trainer build its schedule; replaced after the first step
 
     def __init__(self, minutes: float) -> None:
         self.budget = minutes * 60
-        self.step0, self.cap = 0, None
+        self.step0, self.cap, self.left = 0, None, self.budget
 
     @staticmethod
     def applies(train: Any) -> bool:
@@ -68,10 +69,11 @@ class TimeBudgetCosine(Callback):
 
     def on_fit_start(self, trainer: "Trainer") -> None:
         self.step0 = trainer.step
+        self.left = max(self.budget - trainer.elapsed_before, 1e-6)  # a resumed run has spent part of it
         total = trainer.schedule.total_steps
         self.cap = None if total == self.PROVISIONAL_STEPS else total  # what max_epochs/max_steps allow
 
     def on_step_end(self, trainer: "Trainer", step: int, logs: dict[str, Any]) -> None:
         elapsed = max(trainer.run_seconds(), 1e-6)  # the trainer's clock: time it excludes is excluded here too
-        estimate = max(step + 1, round(self.step0 + (step - self.step0) * self.budget / elapsed))
+        estimate = max(step + 1, round(self.step0 + (step - self.step0) * self.left / elapsed))
         trainer.schedule.total_steps = estimate if self.cap is None else min(self.cap, estimate)

@@ -74,7 +74,7 @@ class TrainConfig(StrictModel):
     accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
     max_steps: int | None = Field(None, ge=1)  # optimizer steps in total (a resumed run counts on)
     max_epochs: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget of this invocation
+    max_minutes: float | None = Field(None, gt=0)  # training-time budget of the run (a resume counts the time spent)
     eval_every: int = Field(500, ge=1)  # optimizer steps between evaluations
     log_every: int = Field(50, ge=1)  # optimizer steps between train-metric records
     checkpoint_every: int | None = Field(None, ge=1)  # None = eval_every

@@ -164,8 +164,14 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
                       extra_checkpoint_json=built.extra, progress=show, param_groups=built.param_groups)
     if resume:
         chosen = trainer.resume()
-        log.info(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch})")
-    fit = trainer.fit()
+        spent = trainer.elapsed_before / 60
+        budget = f" of {train_cfg.max_minutes:g}" if train_cfg.max_minutes is not None else ""
+        log.info(f"resumed from {chosen.name} (step {trainer.step}, epoch {trainer.epoch}); {spent:.1f}{budget} min of "
+                 "training already spent, the learning-rate schedule continues from that step")
+    with StopOnSignal(trainer) as stop:
+        fit = trainer.fit()
+    if stop.signum is not None:
+        _interrupted(task, run_dir, fit, stop.signum)
     report = task.report(config, data, trainer.model, fit, run_dir)
     summary = {"task": task.kind.task, "step": fit.step, "epoch": fit.epoch, "stop_reason": fit.stop_reason,
                "best": fit.best, "best_step": fit.best_step, **report}
@@ -242,6 +248,52 @@ def shortcut_overrides(args: Any) -> list[str]:
         if value is not None:
             items.append(f"{key}={value}")
     return items
+
+
+class StopOnSignal:
+    """Ctrl-C (SIGINT) or SIGTERM during fit(): finish the current step, write a checkpoint, stop.
+    A second signal aborts at once. Only the main thread may install handlers; elsewhere this does nothing."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer, self.signum = trainer, None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.signum is not None:  # the second one: no more waiting
+            self.__exit__()
+            raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+        self.signum = signum
+        log.warning(f"{signal.Signals(signum).name}: finishing step {self.trainer.step + 1} and writing a checkpoint "
+                    "(press Ctrl-C again to stop at once, without one)")
+        self.trainer.request_stop("interrupted")
+
+    def __enter__(self) -> "StopOnSignal":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+        self._old = {}
+
+
+def _interrupted(task: Task, run_dir: Path, fit: Any, signum: int) -> None:
+    """Say where the interrupted run stands and how to go on, then exit as the signal asks (130 / 143)."""
+    import signal
+
+    saved = f"checkpoint {fit.last_checkpoint.name} written" if fit.last_checkpoint else "no step was finished, nothing saved"
+    log.warning(f"interrupted after step {fit.step}: {saved}. Continue with: {task.kind.command} -o {run_dir} --resume")
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
 
 
 def train_command(task_name: str, help_text: str, example_config: str, example_override: str,

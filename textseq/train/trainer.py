@@ -294,6 +294,11 @@ class Trainer:
         """Seconds this fit() has trained, the clock train.max_minutes is checked against."""
         return time.monotonic() - self._t0
 
+    def trained_seconds(self) -> float:
+        """Training seconds of the whole run, earlier invocations included: what train.max_minutes
+        limits, so a resumed run trains only for what is left of its budget."""
+        return self.elapsed_before + self.run_seconds()
+
     def exclude_time(self, seconds: float) -> None:
         """Leave `seconds` of a callback's own work (e.g. an extra evaluation) out of the time budget,
         the logged `time` and items/second, as the trainer does for its own evaluations."""
@@ -306,13 +311,15 @@ class Trainer:
             self.request_stop("max_steps")
         elif cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
             self.request_stop("max_epochs")
-        elif budget and cfg.max_minutes is not None and self.run_seconds() / 60 >= cfg.max_minutes:
+        elif budget and cfg.max_minutes is not None and self.trained_seconds() / 60 >= cfg.max_minutes:
             self.request_stop("max_minutes")
 
     def _finish(self) -> None:
         # A final evaluation feeds best/ but not early stopping or the plateau rule: an interrupted
         # and resumed run must take the same decisions as an uninterrupted one.
-        if self.evaluate is not None and self._evaluated_step != self.step and self.step > 0:
+        # An interrupted run saves at once: the user is waiting, and the resumed run evaluates anyway.
+        interrupted = self.stop_reason == "interrupted"
+        if self.evaluate is not None and self._evaluated_step != self.step and self.step > 0 and not interrupted:
             self._evaluate(final=True)
         if (self._saved_step != self.step or self._new_best) and self.step > 0:
             self._save()
