@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from textseq.config import read_config
 from textseq.errors import ConfigError
 from textseq.text.pipeline import Pipeline
 
-PipelineRef = Union[Pipeline, dict[str, Any], list[Any], str, Path]
+PipelineRef = Pipeline | dict[str, Any] | list[Any] | str | Path
 
 
 def resolve_pipeline(ref: PipelineRef, where: str | None = None, tokens: bool = False) -> Pipeline:
