@@ -61,7 +61,7 @@ def installed(tmp_path_factory) -> dict:
     environ["TEXTSEQ_CACHE"] = str(cache_dir())  # where a user who fetched the corpora keeps them
     work = tmp / "empty"
     work.mkdir()
-    return {"python": str(python), "env": env_dir, "environ": environ, "cwd": work}
+    return {"python": str(python), "env": env_dir, "environ": environ, "cwd": work, "wheel": wheel}
 
 
 def _in_env(installed: dict, *args: str) -> subprocess.CompletedProcess:
@@ -69,8 +69,14 @@ def _in_env(installed: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_wheel_ships_presets_and_runs_the_default_pipeline(installed):
-    from textseq.presets import presets
+    import zipfile
+
+    from textseq.presets import presets, scan
     from textseq.text.pipeline import Pipeline
+
+    with zipfile.ZipFile(installed["wheel"]) as wheel:
+        shipped = {n for n in wheel.namelist() if "configs/" in n}
+    assert shipped == {f"textseq/configs/{p.relpath}" for p in scan()}  # every preset, inside the package only
 
     script = ("import json, textseq; from textseq.presets import presets; from textseq.text.pipeline import Pipeline; "
               f"print(json.dumps([textseq.__file__, sorted(presets()), Pipeline.default().tokens({SENTENCE!r})]))")
@@ -78,7 +84,8 @@ def test_wheel_ships_presets_and_runs_the_default_pipeline(installed):
     assert Path(where).resolve().is_relative_to(installed["env"].resolve())
     assert names == sorted(presets())
     assert tokens == Pipeline.default().tokens(SENTENCE) and "cat" in tokens
-    shown = _in_env(installed, "-m", "textseq", "configs", "show", "char_lstm").stdout
+    console = installed["env"] / "bin" / "textseq"  # the [project.scripts] entry point
+    shown = _run([str(console), "configs", "show", "char_lstm"], cwd=installed["cwd"], env=installed["environ"]).stdout
     assert shown == (ROOT / "configs" / "lm" / "char_lstm.yaml").read_text(encoding="utf-8")
 
 
