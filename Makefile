@@ -33,7 +33,7 @@ corpora: $(STAMP)
 # a sample and the validation bits per character.
 demo: setup
 	rm -rf runs/demo-char-lstm
-	$(PY) -m textseq train-lm -c configs/lm/char_lstm.yaml -o runs/demo-char-lstm
+	$(PY) -m textseq train-lm -c char_lstm -o runs/demo-char-lstm
 
 test: setup
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider

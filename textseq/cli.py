@@ -14,6 +14,7 @@ from textseq.errors import TextseqError
 # subcommand -> module; the order is the order of `textseq --help`.
 COMMANDS: dict[str, str] = {
     "corpora": "textseq.corpora.commands",
+    "configs": "textseq.configs_command",
     "preprocess": "textseq.text.commands",
     "embed": "textseq.embeddings.commands",
     "train-lm": "textseq.lm.commands.train_lm",

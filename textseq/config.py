@@ -1,15 +1,17 @@
-"""Typed configs: pydantic models with unknown keys forbidden, loaded from YAML, overridable with
-dotted `key=value` pairs. Validation errors name the file and the dotted key at fault."""
+"""Typed configs: pydantic models with unknown keys forbidden, loaded from YAML (a file, or a preset
+shipped in the package: see textseq.presets), overridable with dotted `key=value` pairs. Validation
+errors name the file and the dotted key at fault."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, ClassVar, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from textseq import presets
 from textseq.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -19,6 +21,8 @@ class StrictModel(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # A job schema names the kind of preset (textseq.presets.KINDS) that `-c NAME` picks for it.
+    preset_kind: ClassVar[str | None] = None
 
 
 def describe_validation_error(err: ValidationError, where: str, model: type[BaseModel] | None = None) -> str:
@@ -60,10 +64,22 @@ def read_yaml(path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text; errors name `where` and the line."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+        raise ConfigError(f"{where}: invalid YAML: {err}") from None
+
+
+def read_config(ref: str | Path, kind: str | None = None) -> tuple[Any, str]:
+    """(parsed YAML, its name for messages) of a config file or a preset name such as `char_lstm`;
+    with `kind`, a preset must be of that kind (see textseq.presets.locate)."""
+    text, where = presets.read_text(ref, kind)
+    return parse_yaml(text, where), where
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -99,14 +115,16 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
 
 
 def load_config(model: type[M], path: str | Path | None = None, overrides: Iterable[str] = (), data: dict | None = None) -> M:
-    """Load YAML at `path` (or `data`), apply `--set` overrides, validate strictly."""
-    raw = read_yaml(path) if path is not None else (data or {})
+    """Load the YAML file or preset `path` (or plain `data`), apply `--set` overrides, validate strictly."""
+    raw, where = (data or {}), "config"
+    if path is not None:
+        raw, where = read_config(path, getattr(model, "preset_kind", None))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: the top level must be a mapping of keys")
+        raise ConfigError(f"{where}: the top level must be a mapping of keys")
     raw = apply_overrides(raw, overrides)
-    return validate(model, raw, where=str(path or "config"))
+    return validate(model, raw, where=where)
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:

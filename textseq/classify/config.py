@@ -1,6 +1,6 @@
 """The classification job config: data, embeddings, model, transfer, train sections, validated strictly.
 
-    data:       {train: imdb:train, valid: imdb:valid, pipeline: configs/preprocess/sentiment.yaml,
+    data:       {train: imdb:train, valid: imdb:valid, pipeline: sentiment,
                  max_tokens: 400, truncate: head_tail, class_weights: none, batch_size: 64}
     embeddings: {vectors: glove-6b-50d, oov: random, freeze: false}
     model:      {cell: lstm, hidden_size: 128, pooling: attention}   # ClassifierConfig minus what the data fills in
@@ -28,7 +28,7 @@ from textseq.train.config import TrainConfig
 # What the evaluator reports during training: any of these may be train.monitor or early_stopping.metric.
 EVAL_METRICS = ("loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc")
 FILLED_FROM_DATA = ("vocab_size", "num_classes", "class_weights", "pad_id", "embedder", "freeze_embeddings")
-DEFAULT_PIPELINE = "configs/preprocess/sentiment.yaml"
+DEFAULT_PIPELINE = "sentiment"  # the preprocess preset (configs/preprocess/sentiment.yaml)
 
 
 class DataSection(StrictModel):
@@ -42,7 +42,7 @@ class DataSection(StrictModel):
     errors: Literal["strict", "replace", "skip"] = "strict"  # undecodable bytes / malformed records
     # Valid/test labels that are not training classes: an error naming the row, or dropped and counted.
     unseen_labels: Literal["error", "skip"] = "error"
-    pipeline: str | dict[str, Any] = DEFAULT_PIPELINE  # YAML path (relative to the checkout too) or inline spec
+    pipeline: str | dict[str, Any] = DEFAULT_PIPELINE  # preset name, YAML path or inline spec (textseq.text.resolve)
     min_freq: int = Field(2, ge=1)  # vocabulary: training-split words seen at least this often
     max_size: int | None = Field(30000, ge=5)  # rows of the embedding table, specials included
     max_tokens: int | None = Field(400, ge=1)  # per document, after preprocessing
@@ -118,7 +118,10 @@ class TransferSection(StrictModel):
 
 
 class ClassifyJobConfig(StrictModel):
-    """One classification run: `textseq train-classifier -c CONFIG -o RUN_DIR`."""
+    """One classification run: `textseq train-classifier -c CONFIG -o RUN_DIR` (CONFIG: a file or a
+    `sentiment` preset such as imdb_gru)."""
+
+    preset_kind = "sentiment"
 
     data: DataSection
     embeddings: EmbeddingsSection = EmbeddingsSection()
@@ -163,5 +166,6 @@ class ClassifyJobConfig(StrictModel):
 
 def load_job_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                     data: dict | None = None) -> ClassifyJobConfig:
-    """Load and validate a classification job config (YAML file or plain data) with `--set key=value` overrides."""
+    """Load and validate a classification job config (YAML file, preset name or plain data) with `--set key=value`
+    overrides."""
     return load_config(ClassifyJobConfig, path, overrides, data=data)

@@ -21,12 +21,11 @@ from typing import Any, Callable
 
 from textseq.classify.config import ClassifyJobConfig, DataSection
 from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers
-from textseq.errors import ConfigError, InputError
+from textseq.errors import InputError
 from textseq.vocab import Vocab
 
 VOCAB_FILE, LABELS_FILE, PIPELINE_FILE = "vocab.json", "labels.json", "pipeline.yaml"
 SPLITS = ("train", "valid", "test")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _say(message: str) -> None:
@@ -53,21 +52,12 @@ class LabelledTexts:
     ids: list[str]
 
 
-def load_pipeline(spec: str | dict[str, Any], where: str = "data.pipeline") -> Any:
-    """A pipeline from a YAML path (as given, else relative to the checkout) or an inline spec; it
-    must end in tokens."""
-    from textseq.text.pipeline import Pipeline
+def load_pipeline(spec: Any, where: str = "data.pipeline") -> Any:
+    """The classifier's pipeline from a preset name, a YAML path or an inline spec (see
+    textseq.text.resolve); it must end in tokens."""
+    from textseq.text.resolve import resolve_pipeline
 
-    if isinstance(spec, str):
-        path = Path(spec)
-        if not path.exists() and not path.is_absolute() and (REPO_ROOT / spec).exists():
-            path = REPO_ROOT / spec
-        pipeline = Pipeline.load(path)
-    else:
-        pipeline = Pipeline.from_spec(spec, where=where)
-    if pipeline.tokenizer is None:
-        raise ConfigError(f"{where}: the pipeline has no tokenizer stage; a classifier needs tokens (e.g. spacy_words)")
-    return pipeline
+    return resolve_pipeline(spec, where=where, tokens=True)
 
 
 def read_split(source: str, data: DataSection, labelled: bool = True) -> LabelledTexts:

@@ -30,8 +30,7 @@ from textseq.embeddings.vectors import Vectors
 from textseq.errors import InputError, TextseqError
 from textseq.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PIPELINE = ROOT / "configs" / "preprocess" / "embeddings.yaml"
+DEFAULT_PIPELINE = "embeddings"  # the preprocess preset (configs/preprocess/embeddings.yaml)
 TOKEN_FILE_FORMAT = 1
 
 
@@ -50,12 +49,14 @@ METHODS: Registry[Method] = Registry("embedding method")
 
 
 class EmbedConfig(StrictModel):
-    """An embedding training job (configs/embed/*.yaml)."""
+    """An embedding training job (the `embed` presets: glove, word2vec, fasttext)."""
+
+    preset_kind = "embed"
 
     method: str = Field(description="glove | word2vec | fasttext")
     corpus: list[str] = Field(min_length=1, description="sources: imdb:train, shakespeare:train, files, hf:NAME:SPLIT")
     pipeline: str | dict[str, Any] | None = Field(
-        None, description="a pipeline YAML path or an inline spec (default: configs/preprocess/embeddings.yaml)")
+        None, description="a pipeline preset name, a YAML path or an inline spec (default: the embeddings preset)")
     text_column: str = Field("text", description="column holding the text in CSV/JSONL/datasets input")
     max_documents: int | None = Field(None, ge=1, description="read at most this many documents per source")
     max_tokens: int | None = Field(None, ge=1, description="stop the token file after this many tokens")
@@ -82,7 +83,8 @@ class EmbedConfig(StrictModel):
 
 
 def load_embed_config(path: str | Path, overrides: Iterable[str] = ()) -> EmbedConfig:
-    """Load and validate an embed config YAML with dotted `--set` overrides."""
+    """Load and validate an embed config (a YAML file or a preset name such as `glove`) with dotted
+    `--set` overrides."""
     return load_config(EmbedConfig, path, overrides)
 
 
@@ -126,16 +128,9 @@ def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool
 
 
 def _pipeline(config: EmbedConfig) -> Any:
-    from textseq.text.pipeline import Pipeline
+    from textseq.text.resolve import resolve_pipeline
 
-    if config.pipeline is None:
-        return Pipeline.load(DEFAULT_PIPELINE)
-    if isinstance(config.pipeline, dict):
-        return Pipeline.from_spec(config.pipeline, where="pipeline")
-    path = Path(config.pipeline)
-    if not path.exists() and not path.is_absolute() and (ROOT / path).exists():
-        path = ROOT / path  # shipped configs name configs/preprocess/... relative to the checkout
-    return Pipeline.load(path)
+    return resolve_pipeline(DEFAULT_PIPELINE if config.pipeline is None else config.pipeline, where="pipeline")
 
 
 # ----------------------------------------------------------------------------- token file

@@ -48,8 +48,9 @@ DEFAULT_WORD_PIPELINE: dict[str, Any] = {
 
 
 class WordOptions(StrictModel):
-    """Word level: a preprocessing pipeline (YAML path or inline spec) that ends in word tokens, then a
-    Vocab of the words seen >= min_freq times in training (max_size rows, specials included)."""
+    """Word level: a preprocessing pipeline (preset name, YAML path or inline spec) that ends in word
+    tokens, then a Vocab of the words seen >= min_freq times in training (max_size rows, specials
+    included)."""
 
     pipeline: str | dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_WORD_PIPELINE))
     min_freq: int = Field(2, ge=1)
@@ -123,7 +124,10 @@ class EmbeddingStart(StrictModel):
 
 
 class LMJobConfig(StrictModel):
-    """One language-modelling run: `textseq train-lm -c CONFIG -o RUN_DIR`."""
+    """One language-modelling run: `textseq train-lm -c CONFIG -o RUN_DIR` (CONFIG: a file or an `lm`
+    preset such as char_lstm)."""
+
+    preset_kind = "lm"
 
     data: DataConfig
     model: ModelSection = Field(default_factory=ModelSection)  # type: ignore[valid-type]
@@ -147,5 +151,5 @@ class LMJobConfig(StrictModel):
 
 def load_job_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                     data: dict | None = None) -> LMJobConfig:
-    """Load and validate a job config (YAML file or plain data) with `--set key=value` overrides."""
+    """Load and validate a job config (YAML file, preset name or plain data) with `--set key=value` overrides."""
     return load_config(LMJobConfig, path, overrides, data=data)

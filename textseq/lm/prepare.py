@@ -111,15 +111,12 @@ def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _s
     return WordCodec(vocab, tokenizer=pipeline), pipeline.spec()
 
 
-def word_pipeline(spec: str | dict[str, Any]) -> Any:
-    """The word-level pipeline from a YAML path or an inline spec; it must end in word tokens."""
-    from textseq.errors import ConfigError
-    from textseq.text.pipeline import Pipeline
+def word_pipeline(spec: Any) -> Any:
+    """The word-level pipeline from a preset name, a YAML path or an inline spec (see
+    textseq.text.resolve); it must end in word tokens."""
+    from textseq.text.resolve import resolve_pipeline
 
-    pipeline = Pipeline.load(spec) if isinstance(spec, str) else Pipeline.from_spec(spec, where="data.word.pipeline")
-    if pipeline.tokenizer is None:
-        raise ConfigError("data.word.pipeline has no tokenizer stage; a word LM needs word tokens (e.g. spacy_words)")
-    return pipeline
+    return resolve_pipeline(spec, where="data.word.pipeline", tokens=True)
 
 
 def save_run_codec(codec: TokenCodec, run_dir: Path, pipeline_spec: dict | None, key: str) -> None:

@@ -24,14 +24,14 @@ from typing import Any, Iterable, Iterator, Literal, Sequence
 import yaml
 from pydantic import Field
 
-from textseq.config import StrictModel, read_yaml, validate
+from textseq.config import StrictModel, validate
 from textseq.errors import ConfigError
 from textseq.text.align import IDENTITY, OffsetMap, identity_spans
 from textseq.text.base import Stage, TextStage, Token, Tokenizer, map_token_batches, stage_from_spec, tokens_from
 
 FORMAT = "textseq.pipeline"
 VERSION = 1
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "preprocess" / "default.yaml"
+DEFAULT_PRESET = "default"  # configs/preprocess/default.yaml, shipped in the package
 # Documents longer than this are cut at line breaks (else whitespace) and processed piece by piece,
 # so that a single 50 MB line runs in bounded memory. No token spans a cut.
 CHUNK_CHARS = 1_000_000
@@ -81,14 +81,16 @@ class Pipeline:
             raise ConfigError(f"{where}: {err}") from None
 
     @classmethod
-    def load(cls, path: str | Path) -> "Pipeline":
-        """Load a pipeline from a YAML or JSON file."""
-        return cls.from_spec(read_yaml(path), where=str(path))  # YAML is a superset of JSON
+    def load(cls, ref: str | Path) -> "Pipeline":
+        """Load a pipeline from a YAML or JSON file, or a preset name such as `sentiment`."""
+        from textseq.text.resolve import resolve_pipeline
+
+        return resolve_pipeline(ref)
 
     @classmethod
     def default(cls) -> "Pipeline":
-        """configs/preprocess/default.yaml: normalize, spaCy words, stop words, lookup lemmas."""
-        return cls.load(DEFAULT_CONFIG)
+        """The `default` preset: normalize, spaCy words, stop words, lookup lemmas."""
+        return cls.load(DEFAULT_PRESET)
 
     def spec(self) -> dict[str, Any]:
         """The pipeline as plain data; `Pipeline.from_spec(p.spec())` rebuilds an identical pipeline."""
