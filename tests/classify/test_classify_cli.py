@@ -34,7 +34,7 @@ def test_predict_prints_label_and_probabilities(clf_run, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3
     for line in lines:
-        assert set(line) == {"id", "label", "probs"} and set(line["probs"]) == {"neg", "pos"}
+        assert set(line) == {"id", "text", "label", "probs"} and set(line["probs"]) == {"neg", "pos"}
         assert sum(line["probs"].values()) == pytest.approx(1.0, abs=1e-5)
         assert line["label"] == max(line["probs"], key=line["probs"].get)
     assert [x["label"] for x in lines[:2]] == ["pos", "neg"]

@@ -212,7 +212,7 @@ def test_time_budget_cosine_ends_at_the_sooner_of_the_time_budget_and_the_step_c
 
     class FakeTrainer:
         def __init__(self, total: int) -> None:
-            self.step, self.clock = 0, 0.0
+            self.step, self.clock, self.elapsed_before = 0, 0.0, 0.0
             self.schedule = SimpleNamespace(total_steps=total)
 
         def run_seconds(self) -> float:
@@ -225,9 +225,25 @@ def test_time_budget_cosine_ends_at_the_sooner_of_the_time_budget_and_the_step_c
         budget.on_step_end(trainer, 10, {})
         assert trainer.schedule.total_steps == expected
 
+    # Resumed at step 50 after 30 s of training: the other 30 s at 10 steps per 6 s end at step 100,
+    # the same curve an uninterrupted run follows.
+    trainer, budget = FakeTrainer(TimeBudgetCosine.PROVISIONAL_STEPS), TimeBudgetCosine(minutes=1.0)
+    trainer.step, trainer.elapsed_before = 50, 30.0
+    budget.on_fit_start(trainer)
+    trainer.clock = 6.0
+    budget.on_step_end(trainer, 60, {})
+    assert trainer.schedule.total_steps == 100
+
     base = TrainConfig(max_minutes=2.0, max_steps=None, schedule={"name": "cosine"})
     sized, callbacks = TimeBudgetCosine.install(base)
     assert sized.schedule.total_steps == TimeBudgetCosine.PROVISIONAL_STEPS and len(callbacks) == 1
     by_epochs, callbacks = TimeBudgetCosine.install(base.model_copy(update={"max_epochs": 3}))
     assert by_epochs.schedule.total_steps is None and len(callbacks) == 1  # the Trainer sizes it from the epochs
     assert TimeBudgetCosine.install(base.model_copy(update={"max_minutes": None})) == (base.model_copy(update={"max_minutes": None}), [])
+
+
+def test_max_minutes_counts_the_time_spent_before_a_resume(tmp_path):
+    trainer = classifier_trainer(tmp_path, max_steps=1000, max_minutes=1.0)
+    trainer.elapsed_before = 60.0  # as a resumed run that had trained a full minute already
+    result = trainer.fit()
+    assert (result.stop_reason, result.step) == ("max_minutes", 1)
