@@ -92,6 +92,26 @@ def test_attention_weights_cover_the_tokens(clf_run):
     assert predictor.predict(["A superb, gripping film"])[0]["probs"] == pytest.approx(prediction["probs"], abs=1e-5)
 
 
+def test_checkpoint_codec_from_one_codec_entry_equals_the_stored_parts(clf_run):
+    """A checkpoint can hold the classifier's text -> ids as one "codec" entry (its spec, as JSON)
+    instead of vocab + pipeline + encoding: both give the predictor's ids, truncation included."""
+    from textseq.classify.predict import Predictor, checkpoint_codec
+    from textseq.train.checkpoint import CheckpointError
+
+    predictor = Predictor.load(clf_run)
+    extra = json.loads((predictor.path / "extra.json").read_text(encoding="utf-8"))
+    legacy = checkpoint_codec(extra, "extra.json")
+    spec = json.loads(json.dumps(legacy.spec()))
+    assert spec["truncation"] == {"max_tokens": 12, "policy": "head_tail", "head_fraction": 0.25, "empty": "unk"}
+    one = checkpoint_codec({"codec": spec}, "extra.json")
+    texts = ["A superb, gripping film", "", " ".join(["boring"] * 30) + " but a masterpiece ending"]
+    ids = list(predictor.codec.encode_many(texts))
+    assert list(legacy.encode_many(texts)) == list(one.encode_many(texts)) == ids
+    assert len(ids[2]) == 12 and ids[1] == [predictor.codec.vocab.unk_id]  # truncated; empty as one <unk>
+    with pytest.raises(CheckpointError, match="needs a 'words' codec that encodes an empty text as one <unk>"):
+        checkpoint_codec({"codec": {**spec, "truncation": {"max_tokens": 12}}}, "extra.json")
+
+
 def test_resume_extends_the_run(clf_run_copy, capsys):
     assert main(["train-classifier", "-o", str(clf_run_copy), "--resume", "--set", "train.max_steps=30", "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -25,11 +25,13 @@ import torch
 
 from textseq.classify.metrics import classification_report
 from textseq.classify.task import PREDICT_BATCH, check_compatible, predict_probs
-from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers, truncate
+from textseq.codecs import WordCodec, classification_codec, codec_from_spec
+from textseq.data.classification import EncodedSplit, LabelSet, auto_workers
 from textseq.errors import InputError
 from textseq.models.classifier import ClassifierConfig, build_classifier
 from textseq.train.checkpoint import CheckpointError, verify_checkpoint
 from textseq.train.device import check_precision
+from textseq.truncation import EncodeStats
 from textseq.vocab import Vocab
 
 @dataclass
@@ -37,7 +39,7 @@ class Predictor:
     """A classifier with everything needed to go from raw text to labels."""
 
     model: torch.nn.Module
-    encoder: TextEncoder
+    codec: WordCodec  # pipeline, vocab and truncation: the text -> ids the model was trained on
     labels: LabelSet
     path: Path  # the checkpoint directory
     device: torch.device
@@ -49,7 +51,6 @@ class Predictor:
         """The best (or latest, or a named) checkpoint of a `textseq train-classifier` run."""
         from safetensors.torch import load_model
 
-        from textseq.classify.prepare import load_pipeline
         from textseq.lm.inference import resolve_checkpoint
 
         check_precision(torch.device(device), precision)
@@ -69,11 +70,8 @@ class Predictor:
         except Exception as err:  # a hand-edited or foreign checkpoint
             raise CheckpointError(f"{where}: cannot rebuild the classifier: {err}") from None
         model.eval()
-        enc = extra["encoding"]
-        vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
-        encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
-                              enc["max_tokens"], enc["truncate"], enc["head_fraction"])
-        return cls(model, encoder, LabelSet(extra["labels"]), path, torch.device(device), precision)
+        codec = checkpoint_codec(extra, where)
+        return cls(model, codec, LabelSet(extra["labels"]), path, torch.device(device), precision)
 
     @property
     def pad_id(self) -> int:
@@ -82,7 +80,7 @@ class Predictor:
     def encode(self, texts: Sequence[str], workers: int = 0, stats: EncodeStats | None = None) -> EncodedSplit:
         """Texts -> an unlabelled EncodedSplit (empty texts become one <unk>)."""
         stats = stats if stats is not None else EncodeStats()
-        ids = self.encoder.encode(texts, auto_workers(len(texts), workers), stats)
+        ids = list(self.codec.encode_many(texts, auto_workers(len(texts), workers), stats))
         return EncodedSplit.from_lists(ids, None, stats)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = PREDICT_BATCH, workers: int = 0,
@@ -97,8 +95,7 @@ class Predictor:
         texts = _as_texts(texts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         stats = EncodeStats()
-        tokens = self.encoder.tokens(texts, auto_workers(len(texts), workers))
-        ids = (self.encoder.encode_tokens(toks, stats) for toks in tokens)
+        ids = self.codec.encode_many(texts, auto_workers(len(texts), workers), stats)
         for start, chunk in _chunks(ids, chunk_size):
             split = EncodedSplit.from_lists(chunk, None, stats)
             out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id, self.precision)
@@ -115,10 +112,9 @@ class Predictor:
         pooling=attention; tokens not in the vocabulary were read as <unk>."""
         if self.model.config.pooling != "attention" or self.model.config.kind != "recurrent":
             raise InputError(f"the model pools with {self.model.config.pooling!r}; attention weights need pooling=attention")
-        enc, vocab = self.encoder, self.encoder.vocab
-        tokens = next(enc.tokens([text], workers=1)) or [vocab.itos[vocab.unk_id]]
-        tokens = list(truncate(tokens, enc.max_tokens, enc.policy, enc.head_fraction))
-        ids = vocab.encode(tokens)
+        codec = self.codec
+        tokens = list(codec.apply_truncation(next(codec.tokenize_many([text], workers=1))))
+        ids = codec.vocab.encode(tokens)
         with torch.inference_mode():
             out = self.model(torch.as_tensor(ids, dtype=torch.long)[None].to(self.device),
                              torch.tensor([len(ids)]).to(self.device))
@@ -127,6 +123,23 @@ class Predictor:
         names = self.labels.labels
         prediction = {"label": names[int(probs.argmax())], "probs": {n: float(p) for n, p in zip(names, probs)}}
         return tokens, weights, prediction
+
+
+def checkpoint_codec(extra: dict[str, Any], where: str) -> WordCodec:
+    """The classifier's codec from a checkpoint's extra.json: its "codec" entry (a WordCodec spec,
+    self-contained), or, in checkpoints written before there was one, "vocab" + "pipeline" + "encoding"."""
+    if "codec" in extra:
+        codec = codec_from_spec(extra["codec"], where=f"{where}: codec")
+        if not isinstance(codec, WordCodec) or codec.truncation.empty != "unk":
+            raise CheckpointError(f"{where}: codec: a classifier needs a 'words' codec that encodes an empty text as "
+                                  "one <unk> (see textseq.codecs.classification_codec)")
+        return codec
+    from textseq.classify.prepare import load_pipeline
+
+    enc = extra["encoding"]
+    vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
+    return classification_codec(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
+                                enc["max_tokens"], enc["truncate"], enc["head_fraction"])
 
 
 def _chunks(items: Iterator[Any], size: int) -> Iterator[tuple[int, list[Any]]]:

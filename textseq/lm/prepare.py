@@ -13,7 +13,7 @@ Training and preparation meet only through these files (the nanoGPT `prepare.py`
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -27,6 +27,7 @@ from textseq.vocab import Vocab
 CODEC_FILE, SUBWORD_FILE, PIPELINE_FILE = "codec.json", "subword.model", "pipeline.yaml"
 SPLITS = ("train", "valid", "test")
 SEPARATOR = "\n"  # appended to every document in the token stream
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,7 +78,7 @@ class TextCounter:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)
 
 
 def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _say) -> tuple[TokenCodec, dict | None]:
