@@ -87,7 +87,7 @@ class MarkRecorder(Callback):
 
     def _evaluate(self, trainer: Any) -> dict[str, float]:
         if self._evaluator is None:  # train_lm has encoded the splits into the run dir: reused here
-            prepared = prepare(self.config.data, self.run_dir, progress=False, log=lambda _m: None)
+            prepared = prepare(self.config.data, self.run_dir, progress=False)
             self._evaluator = lm_task.LMEvaluator(prepared, self.config.data.batch_size, self.config.data.bptt)
         rng = capture_rng()  # as Trainer._evaluate: scoring never changes the run's randomness
         try:

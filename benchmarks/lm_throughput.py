@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="textseq-bench-lm-") as tmp:
         work = Path(tmp)
         template = work / "template"
-        prepared = prepare(config.data, template, progress=False, log=lambda _msg: None)
+        prepared = prepare(config.data, template, progress=False)
         vocab = prepared.codec.size
         tokens = np.asarray(prepared.splits["train"].tokens)
         n_params = sum(p.numel() for p in RecurrentLM(config.lm_config(vocab)).parameters())

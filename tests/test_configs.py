@@ -33,25 +33,25 @@ def test_preprocess_presets_validate_and_round_trip(name):
 
 @pytest.mark.parametrize("name", _names("lm"))
 def test_lm_presets_validate(name):
-    from textseq.lm.prepare import word_pipeline
+    from textseq.text.resolve import resolve_pipeline
 
     config = load_job_config(name)
     assert config.lm_config(vocab_size=100).vocab_size == 100
     assert config.train.seed == config.seed
     if config.data.level == "word":
-        assert word_pipeline(config.data.word.pipeline).tokenizer is not None
+        assert resolve_pipeline(config.data.word.pipeline, tokens=True).tokenizer is not None
 
 
 @pytest.mark.parametrize("name", _names("sentiment"))
 def test_sentiment_presets_validate(name):
     from textseq.classify.config import load_job_config as load_classify_config
-    from textseq.classify.prepare import load_pipeline
+    from textseq.text.resolve import resolve_pipeline
 
     config = load_classify_config(name)
     assert config.classifier_config(vocab_size=100, num_classes=2, class_weights=None, pad_id=0).vocab_size == 100
     assert config.train.seed == config.seed
     if config.transfer.lm_run is None:
-        assert load_pipeline(config.data.pipeline).tokenizer is not None
+        assert resolve_pipeline(config.data.pipeline, tokens=True).tokenizer is not None
 
 
 @pytest.mark.parametrize("name", _names("embed"))

@@ -1,26 +1,30 @@
 """Codecs: a whole text -> ids -> text, one of three kinds behind one interface (`TokenCodec`):
 
     chars          one id per Unicode code point (lossless)
-    words          a tokenizer callable + a Vocab (lossy: spacing is not kept)
+    words          a tokenizer callable (usually a textseq Pipeline) + a Vocab (lossy: spacing is
+                   not kept), optionally with a length policy (textseq.truncation.Truncation)
     sentencepiece  the model's own ids (lossless when the model was trained with
                    normalization_rule_name="identity" and remove_extra_whitespaces=False)
 
 Each is serialisable to a JSON spec (`spec()`, `codec_from_spec`, `save_codec` / `load_codec`)
-stored with every model, so a checkpoint decodes its own ids.
+stored with every model, so a checkpoint decodes its own ids. A classifier's text -> ids is one
+word codec (`classification_codec`): pipeline, vocab, truncation and "an empty document is one
+<unk>", all in its spec; `WordCodec.encode_many` streams many texts through the pipeline's worker
+processes and counts what encoding did (`EncodeStats`).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from textseq.errors import ConfigError, InputError, ResourceMissingError
 from textseq.registry import Registry
+from textseq.truncation import EncodeStats, Truncate, Truncation
 from textseq.vocab import Vocab, as_strings, read_json_file
 from textseq.fileio import sha256_file
 
@@ -41,6 +45,9 @@ class TokenCodec(Protocol):
 
     @property
     def eos_id(self) -> int | None: ...
+
+    @property
+    def pad_id(self) -> int | None: ...  # what classification batches are padded with
 
     def encode(self, text: str, unknowns: Counter | None = None) -> list[int]: ...
 
@@ -70,6 +77,10 @@ class _VocabCodec:
     @property
     def eos_id(self) -> int | None:
         return self.vocab.eos_id
+
+    @property
+    def pad_id(self) -> int | None:
+        return self.vocab.pad_id
 
     def encode_array(self, text: str, unknowns: Counter | None = None) -> np.ndarray:
         return np.asarray(self.encode(text, unknowns), dtype=np.int64)
@@ -132,27 +143,92 @@ def whitespace_split(text: str) -> list[str]:
 
 @CODECS.register("words")
 class WordCodec(_VocabCodec):
-    """A tokenizer (any callable str -> list[str] or list[Token]) followed by a Vocab. Decoding joins
-    tokens with `joiner`, so it is lossy: the original spacing is not kept."""
+    """A tokenizer (any callable str -> list[str] or list[Token]) followed by a Vocab, with a length
+    policy (`truncation`, none by default). Decoding joins tokens with `joiner`, so it is lossy: the
+    original spacing is not kept."""
 
     name: ClassVar[str] = "words"
 
-    def __init__(self, vocab: Vocab, tokenizer: Callable[[str], Sequence[Any]] = whitespace_split, joiner: str = " ") -> None:
+    def __init__(self, vocab: Vocab, tokenizer: Callable[[str], Sequence[Any]] = whitespace_split, joiner: str = " ",
+                 truncation: Truncation | None = None) -> None:
         self.vocab, self.tokenizer, self.joiner = vocab, tokenizer, joiner
+        self.truncation = truncation if truncation is not None else Truncation()
+        if self.truncation.empty == "unk" and vocab.unk_id is None:
+            raise ConfigError("the vocabulary needs an 'unk' special: empty documents are encoded as one <unk>")
+
+    def with_vocab(self, vocab: Vocab) -> "WordCodec":
+        """The same tokenizer and length policy over another vocabulary."""
+        return WordCodec(vocab, self.tokenizer, self.joiner, self.truncation)
 
     def encode(self, text: str, unknowns: Counter | None = None) -> list[int]:
-        return self.vocab.encode(as_strings(self.tokenizer(text)), unknowns)
+        if self.truncation.is_noop:
+            return self.vocab.encode(as_strings(self.tokenizer(text)), unknowns)
+        return self.encode_tokens(as_strings(self.tokenizer(self.truncation.precut(text))), None, unknowns)
+
+    def tokenize_many(self, texts: Iterable[str], workers: int = 1, batch_size: int = 256) -> Iterator[list[str]]:
+        """Token strings of each text, in order, after the pre-cut of very long texts but before
+        truncation; a pipeline runs in batches, in `workers` processes when > 1."""
+        cut = texts if self.truncation.max_tokens is None else map(self.truncation.precut, texts)
+        stream = getattr(self.tokenizer, "stream", None)
+        results = stream(cut, batch_size=batch_size, n_proc=workers) if callable(stream) else map(self.tokenizer, cut)
+        for toks in results:
+            yield [t.text for t in toks] if toks and not isinstance(toks[0], str) else list(toks)
+
+    def apply_truncation(self, tokens: Sequence[str], stats: EncodeStats | None = None) -> Sequence[str]:
+        """One document's token strings under the length policy (an empty one as the unk token when
+        empty="unk", at most max_tokens), counted into `stats`."""
+        policy = self.truncation
+        if not tokens and policy.empty == "unk":
+            tokens = [self.vocab.itos[self.vocab.unk_id]]  # type: ignore[index]
+            if stats is not None:
+                stats.empty += 1
+        if policy.max_tokens is not None and len(tokens) > policy.max_tokens:
+            tokens = policy.truncate(tokens)
+            if stats is not None:
+                stats.truncated += 1
+        if stats is not None:
+            stats.documents += 1
+            stats.tokens += len(tokens)
+        return tokens
+
+    def encode_tokens(self, tokens: Sequence[str], stats: EncodeStats | None = None, unknowns: Counter | None = None) -> list[int]:
+        """One document's token strings -> ids under the length policy (`apply_truncation`)."""
+        return self.vocab.encode(self.apply_truncation(tokens, stats), unknowns)
+
+    def encode_many(self, texts: Iterable[str], workers: int = 1, stats: EncodeStats | None = None,
+                    batch_size: int = 256) -> Iterator[list[int]]:
+        """Ids of each text, in order (`tokenize_many`, then `encode_tokens`). `stats` counts
+        documents, empty, truncated and tokens as they go, and the unknown tokens at the end."""
+        stats = stats if stats is not None else EncodeStats()
+        unknowns: Counter = Counter()
+        for tokens in self.tokenize_many(texts, workers, batch_size):
+            yield self.encode_tokens(tokens, stats, unknowns)
+        stats.unknown += sum(unknowns.values())
+        stats.top_unknowns = unknowns.most_common(10)
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.joiner.join(self.vocab.decode(ids))
 
     def spec(self) -> dict[str, Any]:
-        return {"codec": self.name, "vocab": self.vocab.to_dict(counts=False), "tokenizer": _tokenizer_spec(self.tokenizer), "joiner": self.joiner}
+        spec = {"codec": self.name, "vocab": self.vocab.to_dict(counts=False), "tokenizer": _tokenizer_spec(self.tokenizer), "joiner": self.joiner}
+        if self.truncation != Truncation():  # absent: a language model's spec stays as it always was
+            spec["truncation"] = self.truncation.spec()
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict, where: str, tokenizer: Callable | None = None, **_: Any) -> "WordCodec":
         vocab = Vocab.from_dict(spec.get("vocab"), where=f"{where}: vocab")
-        return cls(vocab, tokenizer or _tokenizer_from_spec(spec.get("tokenizer"), where), spec.get("joiner", " "))
+        truncation = Truncation.from_spec(spec["truncation"], f"{where}: truncation") if "truncation" in spec else None
+        return cls(vocab, tokenizer or _tokenizer_from_spec(spec.get("tokenizer"), where), spec.get("joiner", " "), truncation)
+
+
+def classification_codec(pipeline: Any, vocab: Vocab, max_tokens: int | None, truncate: Truncate = "head_tail",
+                         head_fraction: float = 0.25) -> WordCodec:
+    """A classifier's text -> ids: `pipeline` tokens, cut to `max_tokens` by `truncate`, looked up in
+    `vocab` (which needs an 'unk' special), an empty document as one <unk>."""
+    if vocab.unk_id is None:
+        raise ConfigError("the classification vocab needs an 'unk' special")
+    return WordCodec(vocab, pipeline, truncation=Truncation(max_tokens, truncate, head_fraction, empty="unk"))
 
 
 def _tokenizer_spec(tokenizer: Callable) -> dict[str, Any]:
@@ -174,23 +250,22 @@ def _tokenizer_from_spec(spec: Any, where: str) -> Callable:
         from textseq.text.base import stage_from_spec
 
         return stage_from_spec(spec["spec"], where=f"{where}: tokenizer")
+    if kind == "spec" and isinstance(spec.get("spec"), dict) and "stages" in spec["spec"]:
+        from textseq.text.pipeline import Pipeline
+
+        pipeline = Pipeline.from_spec(spec["spec"], where=f"{where}: tokenizer")
+        if pipeline.tokenizer is None:
+            raise ConfigError(f"{where}: tokenizer: the pipeline has no tokenizer stage; a word codec needs tokens")
+        return pipeline
     raise ConfigError(f"{where}: the word tokenizer {spec!r} cannot be rebuilt from the spec alone; pass tokenizer=... to codec_from_spec / load_codec")
-
-
-@lru_cache(maxsize=8)
-def _load_sentencepiece(path: str, mtime_ns: int) -> Any:
-    import sentencepiece
-
-    return sentencepiece.SentencePieceProcessor(model_file=path)
-
-
 
 
 @CODECS.register("sentencepiece")
 class SentencePieceCodec:
-    """A sentencepiece model; ids are the model's own. Only the path is held (the processor loads
-    lazily, once per process), so the codec pickles cheaply. The spec records the model's sha256,
-    and loading refuses a different file at that path."""
+    """A sentencepiece model; ids are the model's own. Only the path is held (the model loads
+    lazily, once per process, through textseq.text.subword.load_subword_model, as the tokenizer
+    stage's does), so the codec pickles cheaply. The spec records the model's sha256, and loading
+    refuses a different file at that path."""
 
     name: ClassVar[str] = "sentencepiece"
 
@@ -200,35 +275,43 @@ class SentencePieceCodec:
             raise ResourceMissingError(f"sentencepiece model not found: {self.model_path}")
 
     @property
-    def processor(self) -> Any:
-        return _load_sentencepiece(str(self.model_path.resolve()), self.model_path.stat().st_mtime_ns)
+    def subword_model(self) -> Any:
+        """The loaded textseq.text.subword.SubwordModel (cached per process)."""
+        from textseq.text.subword import load_subword_model
+
+        return load_subword_model(self.model_path)
 
     @property
     def size(self) -> int:
-        return int(self.processor.get_piece_size())
+        return int(self.subword_model.vocab_size)
 
     @property
     def unk_id(self) -> int | None:
-        return _id_or_none(self.processor.unk_id())
+        return self.subword_model.special_id("unk")
 
     @property
     def eos_id(self) -> int | None:
-        return _id_or_none(self.processor.eos_id())
+        return self.subword_model.special_id("eos")
+
+    @property
+    def pad_id(self) -> int | None:
+        return self.subword_model.special_id("pad")
 
     def encode(self, text: str, unknowns: Counter | None = None) -> list[int]:
-        ids = self.processor.encode(text, out_type=int)
-        unk = self.unk_id
+        model = self.subword_model
+        ids = model.encode(text)
+        unk = model.special_id("unk")
         if unknowns is not None and unk is not None:
             n = ids.count(unk)
             if n:
-                unknowns[self.processor.id_to_piece(unk)] += n
+                unknowns[model.id_to_piece(unk)] += n
         return ids
 
     def encode_array(self, text: str, unknowns: Counter | None = None) -> np.ndarray:
         return np.asarray(self.encode(text, unknowns), dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.processor.decode([int(i) for i in ids])
+        return self.subword_model.decode([int(i) for i in ids])
 
     def spec(self) -> dict[str, Any]:
         return {"codec": self.name, "model": str(self.model_path), "sha256": sha256_file(self.model_path)}
@@ -244,10 +327,6 @@ class SentencePieceCodec:
         if spec.get("sha256") and spec["sha256"] != sha256_file(path):
             raise InputError(f"{where}: {path} is not the sentencepiece model this spec was made with (sha256 differs)")
         return codec
-
-
-def _id_or_none(i: int) -> int | None:
-    return None if i < 0 else int(i)
 
 
 def codec_from_spec(spec: Any, where: str = "codec", base_dir: str | Path | None = None, tokenizer: Callable | None = None) -> TokenCodec:

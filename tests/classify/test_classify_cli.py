@@ -19,8 +19,9 @@ def test_run_dir_layout_and_label_set_stored_with_the_model(clf_run):
     assert [p.name for p in list_checkpoints(clf_run)] == ["step-000012", "step-000024"]
     extra = json.loads((clf_run / "best" / "extra.json").read_text())
     assert extra["task"] == "classify" and extra["labels"] == ["neg", "pos"]
-    assert extra["model_config"]["num_classes"] == 2 and extra["model_config"]["vocab_size"] == len(extra["vocab"]["tokens"])
-    assert extra["encoding"] == {"max_tokens": 12, "truncate": "head_tail", "head_fraction": 0.25}
+    codec = extra["codec"]  # pipeline, vocabulary and truncation in one self-contained entry
+    assert extra["model_config"]["num_classes"] == 2 and extra["model_config"]["vocab_size"] == len(codec["vocab"]["tokens"])
+    assert codec["truncation"] == {"max_tokens": 12, "policy": "head_tail", "head_fraction": 0.25, "empty": "unk"}
     valid = [r for r in read_metrics(clf_run) if r["split"] == "valid"]
     assert [r["step"] for r in valid] == [12, 24]
     assert {"loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc"} <= set(valid[0])
@@ -90,6 +91,27 @@ def test_attention_weights_cover_the_tokens(clf_run):
     tokens, weights, prediction = predictor.attention("A superb, gripping film")
     assert len(tokens) == len(weights) and weights.sum() == pytest.approx(1.0, abs=1e-5)
     assert predictor.predict(["A superb, gripping film"])[0]["probs"] == pytest.approx(prediction["probs"], abs=1e-5)
+
+
+def test_checkpoint_codec_reads_the_codec_entry_and_the_older_three_entries_alike(clf_run):
+    """Checkpoints hold the classifier's text -> ids as one "codec" entry; those written before it
+    (vocab + pipeline + encoding) give the same ids, truncation included."""
+    from textseq.classify.predict import Predictor
+    from textseq.classify.task import checkpoint_codec
+    from textseq.train.checkpoint import CheckpointError
+
+    predictor = Predictor.load(clf_run)
+    extra = json.loads((predictor.path / "extra.json").read_text(encoding="utf-8"))
+    spec = extra["codec"]
+    legacy = {"vocab": spec["vocab"], "pipeline": spec["tokenizer"]["spec"],
+              "encoding": {"max_tokens": 12, "truncate": "head_tail", "head_fraction": 0.25}}
+    texts = ["A superb, gripping film", "", " ".join(["boring"] * 30) + " but a masterpiece ending"]
+    ids = list(predictor.codec.encode_many(texts))
+    assert list(checkpoint_codec(legacy, "extra.json").encode_many(texts)) == ids
+    assert list(checkpoint_codec({"codec": spec}, "extra.json").encode_many(texts)) == ids
+    assert len(ids[2]) == 12 and ids[1] == [predictor.codec.vocab.unk_id]  # truncated; empty as one <unk>
+    with pytest.raises(CheckpointError, match="needs a 'words' codec that encodes an empty text as one <unk>"):
+        checkpoint_codec({"codec": {**spec, "truncation": {"max_tokens": 12}}}, "extra.json")
 
 
 def test_resume_extends_the_run(clf_run_copy, capsys):

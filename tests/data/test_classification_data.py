@@ -1,15 +1,19 @@
-"""Classification data: truncation, labels, encoding (vocab from train only, empty and huge texts), bucketed batches."""
+"""Classification data: truncation, labels, encoding through the classification codec (vocab from
+train only, empty and huge texts, the same ids after a JSON spec round trip), bucketed batches."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from textseq.data.classification import (
-    BucketBatches, EncodedSplit, EncodeStats, LabelSet, TextEncoder, balanced_weights, eval_batches, precut, truncate)
-from textseq.errors import InputError
+from textseq.codecs import WordCodec, classification_codec, codec_from_spec
+from textseq.data.classification import BucketBatches, EncodedSplit, LabelSet, balanced_weights, eval_batches
+from textseq.errors import ConfigError, InputError
 from textseq.text.pipeline import Pipeline
+from textseq.truncation import EncodeStats, precut, truncate
 from textseq.vocab import Vocab
 
 FAST = Pipeline.from_spec({"stages": [{"stage": "case", "mode": "lower"}, {"stage": "regex_words"}]})
@@ -68,31 +72,81 @@ def test_balanced_class_weights_match_scikit_learn():
 def test_vocab_comes_from_the_training_split_only_and_empty_texts_become_unk():
     train = ["good movie", "bad movie", "good plot"]
     vocab = Vocab.build((t for text in train for t in FAST.tokens(text)), min_freq=1)
-    encoder = TextEncoder(FAST, vocab, max_tokens=10, policy="head")
+    codec = classification_codec(FAST, vocab, max_tokens=10, truncate="head")
     stats = EncodeStats()
-    valid = encoder.encode(["good ending", "", "   ", "movie"], stats=stats)
+    valid = list(codec.encode_many(["good ending", "", "   ", "movie"], stats=stats))
     assert "ending" not in vocab
     assert valid[0] == [vocab.stoi["good"], vocab.unk_id]  # a word only in valid is <unk>
     assert valid[1] == valid[2] == [vocab.unk_id]  # kept, as one <unk>, and counted
-    assert stats.empty == 2 and stats.documents == 4 and stats.unknown == 1
+    assert stats.empty == 2 and stats.documents == 4 and stats.unknown == 1 and stats.tokens == 5
+    assert stats.top_unknowns == [("ending", 1)]  # the <unk> standing for an empty text is no unknown word
+    assert codec.encode("") == [vocab.unk_id] and codec.encode("Good  MOVIE") == [vocab.stoi["good"], vocab.stoi["movie"]]
 
 
 def test_sentiment_pipeline_keeps_negations():
     pipe = Pipeline.load("configs/preprocess/sentiment.yaml")
     vocab = Vocab.build(pipe.tokens("this is not a good film"), min_freq=1)
-    ids = TextEncoder(pipe, vocab, 20).encode(["It wasn't good."])[0]
+    [ids] = classification_codec(pipe, vocab, 20).encode_many(["It wasn't good."])
     assert "not" in vocab.decode(ids) and "good" in vocab.decode(ids)
 
 
 def test_a_million_character_text_is_truncated_and_processed():
     vocab = Vocab.build(["word", "end"], min_freq=1)
-    encoder = TextEncoder(FAST, vocab, max_tokens=50, policy="head_tail", head_fraction=0.5)
+    codec = classification_codec(FAST, vocab, max_tokens=50, truncate="head_tail", head_fraction=0.5)
     stats = EncodeStats()
     text = ("word " * 200_000)[:999_992] + " the end"
     assert len(text) == 1_000_000
-    [ids] = encoder.encode([text], stats=stats)
+    [ids] = codec.encode_many([text], stats=stats)
     assert len(ids) == 50 and ids[-1] == vocab.stoi["end"] and ids[0] == vocab.stoi["word"]
     assert stats.truncated == 1
+    # the pre-cut happens before the pipeline: it sees ~1,000 characters (~200 words), not 1M
+    [seen] = codec.tokenize_many([text])
+    assert 50 < len(seen) <= 50 * 20 // 5 + 2 and seen[-2:] == ["the", "end"]
+
+
+# Expected ids, worked out by hand: FAST lower-cases and splits words; max_tokens 4.
+TEN = "A b C d e f g h i J"
+
+
+@pytest.mark.parametrize("policy, fraction, kept", [
+    ("head", 0.25, "a b c d"),
+    ("tail", 0.25, "g h i j"),
+    ("head_tail", 0.5, "a b i j"),
+    ("head_tail", 0.25, "a h i j"),  # round(4 * 0.25) = 1 from the head, 3 from the tail
+])
+def test_classification_codec_truncates_as_configured(policy, fraction, kept):
+    vocab = Vocab.build(list("abcdefghij"))
+    codec = classification_codec(FAST, vocab, 4, policy, fraction)
+    stats = EncodeStats()
+    docs = list(codec.encode_many([TEN, "b a", "", "zz top"], stats=stats))
+    assert docs == [[vocab.stoi[t] for t in kept.split()], [vocab.stoi["b"], vocab.stoi["a"]], [vocab.unk_id],
+                    [vocab.unk_id, vocab.unk_id]]
+    assert (stats.documents, stats.empty, stats.truncated, stats.tokens, stats.unknown) == (4, 1, 1, 9, 2)
+    assert codec.encode(TEN) == docs[0]  # one text at a time: the same policy
+    again = codec_from_spec(json.loads(json.dumps(codec.spec())))  # pipeline + vocab + truncation, nothing else
+    assert isinstance(again, WordCodec) and again.spec() == codec.spec()
+    assert list(again.encode_many([TEN, "b a", "", "zz top"])) == docs
+
+
+def test_classification_codec_spec_round_trip_gives_the_same_ids_on_real_text():
+    pipe = Pipeline.load("configs/preprocess/sentiment.yaml")
+    texts = ["I didn't like it at all, 2/10.", "", "Brilliant!!! " * 300, "It was <b>not</b> good; see http://x.org"]
+    vocab = Vocab.build(t for text in texts for t in pipe.tokens(text))
+    codec = classification_codec(pipe, vocab, 50, "head_tail", 0.25)
+    again = codec_from_spec(json.loads(json.dumps(codec.spec(), ensure_ascii=False)), where="extra.json: codec")
+    assert again.tokenizer == pipe and again.vocab == vocab and again.truncation == codec.truncation
+    assert list(again.encode_many(texts)) == list(codec.encode_many(texts))
+    assert list(codec.encode_many(texts, workers=2, batch_size=1)) == list(codec.encode_many(texts))
+
+
+def test_classification_codec_needs_unk_and_a_valid_policy():
+    with pytest.raises(ConfigError, match="needs an 'unk' special"):
+        classification_codec(FAST, Vocab.build(["a"], specials=["pad"]), 10)
+    with pytest.raises(ConfigError, match="unknown truncation 'middle'; valid: head, tail, head_tail"):
+        classification_codec(FAST, Vocab.build(["a"]), 10, "middle")  # type: ignore[arg-type]
+    spec = classification_codec(FAST, Vocab.build(["a"]), 10).spec()
+    with pytest.raises(InputError, match=r"ckpt: truncation: unknown key\(s\) \['max_token'\]"):
+        codec_from_spec({**spec, "truncation": {"max_token": 5}}, where="ckpt")
 
 
 def test_encoded_split_round_trips_without_pickle(tmp_path):

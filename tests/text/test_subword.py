@@ -141,3 +141,29 @@ def test_stage_missing_model_names_path_and_fix(tmp_path):
     missing = str(tmp_path / "nowhere.model")
     with pytest.raises(ResourceMissingError, match="nowhere.model.*SubwordModel.train"):
         SentencePiece(model=missing).process("hello")
+
+
+# -- one loader for the stage and the codec ----------------------------------------------------
+
+
+def test_stage_and_codec_share_one_cached_model(trained, tmp_path):
+    from textseq.codecs import SentencePieceCodec
+    from textseq.text.subword import load_subword_model
+
+    path = trained[1]
+    codec, stage = SentencePieceCodec(path), SentencePiece(model=path)
+    model = load_subword_model(path)
+    assert codec.subword_model is model and load_subword_model(path) is model  # read once per process
+    assert [model.id_to_piece(i) for i in codec.encode(PLAIN)] == [t.text for t in stage.process(PLAIN)]
+    assert codec.size == model.vocab_size and codec.unk_id == model.special_id("unk") == 0
+    assert model.special_id("pad") is None  # disabled by default in sentencepiece (-1)
+    with pytest.raises(ConfigError, match="unknown special role 'sep'"):
+        model.special_id("sep")
+    # both hold the path only: pickles stay small whatever the model's size
+    assert len(pickle.dumps(codec)) < 400 and len(pickle.dumps(stage)) < 400
+    # a rewritten file is read again (the cache is keyed on the file's mtime and size)
+    copy = tmp_path / "copy.model"
+    copy.write_bytes(open(path, "rb").read())
+    first = load_subword_model(copy)
+    SubwordModel.train(corpus_lines(), model_type="bpe", vocab_size=150, out_prefix=tmp_path / "copy")
+    assert load_subword_model(copy) is not first and SentencePieceCodec(copy).size == 150

@@ -62,7 +62,7 @@ def plot_attention(source: Any, text: str, path: str | Path, per_row: int = 12) 
     fig, ax = plt.subplots(figsize=(min(16, 1.1 * per_row), 0.45 * rows + 1.2))
     image = ax.imshow(grid, cmap="Reds", aspect="auto", vmin=0, vmax=float(np.max(weights)) if len(weights) else 1)
     top = float(np.max(weights)) if len(weights) else 1.0
-    known = predictor.encoder.vocab.stoi
+    known = predictor.codec.vocab.stoi
     for k, (tok, w) in enumerate(zip(tokens, weights)):
         shown = (tok if len(tok) <= 12 else tok[:11] + "…") + ("" if tok in known else "?")  # ? = read as <unk>
         ax.text(k % per_row, k // per_row, shown, ha="center", va="center", fontsize=8,

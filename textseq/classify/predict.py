@@ -25,10 +25,12 @@ import torch
 
 from textseq.classify.metrics import classification_report
 from textseq.classify.task import PREDICT_BATCH, predict_probs
-from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers, truncate
+from textseq.codecs import WordCodec
+from textseq.data.classification import EncodedSplit, LabelSet, auto_workers
 from textseq.errors import InputError
 from textseq.runs import Run
 from textseq.train.device import check_precision
+from textseq.truncation import EncodeStats
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Predictor:
     """A classifier with everything needed to go from raw text to labels."""
 
     model: torch.nn.Module
-    encoder: TextEncoder
+    codec: WordCodec  # pipeline, vocab and truncation: the text -> ids the model was trained on
     labels: LabelSet
     path: Path  # the checkpoint directory
     device: torch.device
@@ -66,7 +68,7 @@ class Predictor:
     def encode(self, texts: Sequence[str], workers: int = 0, stats: EncodeStats | None = None) -> EncodedSplit:
         """Texts -> an unlabelled EncodedSplit (empty texts become one <unk>)."""
         stats = stats if stats is not None else EncodeStats()
-        ids = self.encoder.encode(texts, auto_workers(len(texts), workers), stats)
+        ids = list(self.codec.encode_many(texts, auto_workers(len(texts), workers), stats))
         return EncodedSplit.from_lists(ids, None, stats)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = PREDICT_BATCH, workers: int = 0,
@@ -81,8 +83,7 @@ class Predictor:
         texts = _as_texts(texts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         stats = EncodeStats()
-        tokens = self.encoder.tokens(texts, auto_workers(len(texts), workers))
-        ids = (self.encoder.encode_tokens(toks, stats) for toks in tokens)
+        ids = self.codec.encode_many(texts, auto_workers(len(texts), workers), stats)
         for start, chunk in _chunks(ids, chunk_size):
             split = EncodedSplit.from_lists(chunk, None, stats)
             out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id, self.precision)
@@ -99,10 +100,9 @@ class Predictor:
         pooling=attention; tokens not in the vocabulary were read as <unk>."""
         if self.model.config.pooling != "attention" or self.model.config.kind != "recurrent":
             raise InputError(f"the model pools with {self.model.config.pooling!r}; attention weights need pooling=attention")
-        enc, vocab = self.encoder, self.encoder.vocab
-        tokens = next(enc.tokens([text], workers=1)) or [vocab.itos[vocab.unk_id]]
-        tokens = list(truncate(tokens, enc.max_tokens, enc.policy, enc.head_fraction))
-        ids = vocab.encode(tokens)
+        codec = self.codec
+        tokens = list(codec.apply_truncation(next(codec.tokenize_many([text], workers=1))))
+        ids = codec.vocab.encode(tokens)
         with torch.inference_mode():
             out = self.model(torch.as_tensor(ids, dtype=torch.long)[None].to(self.device),
                              torch.tensor([len(ids)]).to(self.device))

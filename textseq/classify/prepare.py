@@ -7,40 +7,55 @@ vocabulary on the training split only, encode every split, and cache the arrays 
     RUN_DIR/data/SPLIT.npz    tokens / offsets / labels (textseq.data.classification.EncodedSplit)
     RUN_DIR/data/SPLIT.json   the encoding key and what encoding did (empty, truncated, unknown, skipped)
 
-The arrays are reused while nothing that shaped them (DataSection.encoding_key) has changed.
+The arrays are reused while nothing that shaped them (DataSection.encoding_key) has changed. Text
+becomes ids through one word codec (textseq.codecs.classification_codec: the pipeline, the vocab and
+data.max_tokens / truncate / head_fraction); `PreparedData.codec` is the one a checkpoint stores.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from textseq.classify.config import ClassifyJobConfig, DataSection
-from textseq.data.classification import EncodedSplit, EncodeStats, LabelSet, TextEncoder, auto_workers
+from textseq.codecs import WordCodec, classification_codec
+from textseq.data.classification import EncodedSplit, LabelSet, auto_workers
 from textseq.errors import InputError
+from textseq.text.resolve import resolve_pipeline
+from textseq.truncation import EncodeStats
 from textseq.vocab import Vocab
 
 VOCAB_FILE, LABELS_FILE, PIPELINE_FILE = "vocab.json", "labels.json", "pipeline.yaml"
 SPLITS = ("train", "valid", "test")
 
 
+log = logging.getLogger(__name__)
+
+
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)
 
 
 @dataclass
 class PreparedData:
     """Everything the model and the batches are built from."""
 
-    vocab: Vocab
+    codec: WordCodec  # pipeline + vocab + truncation: text -> ids for training and prediction alike
     labels: LabelSet
-    pipeline: Any  # textseq.text.pipeline.Pipeline
     splits: dict[str, EncodedSplit]
     reused: bool
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.codec.vocab
+
+    @property
+    def pipeline(self) -> Any:  # textseq.text.pipeline.Pipeline
+        return self.codec.tokenizer
 
 
 @dataclass
@@ -50,14 +65,6 @@ class LabelledTexts:
     texts: list[str]
     labels: list[str | None]
     ids: list[str]
-
-
-def load_pipeline(spec: Any, where: str = "data.pipeline") -> Any:
-    """The classifier's pipeline from a preset name, a YAML path or an inline spec (see
-    textseq.text.resolve); it must end in tokens."""
-    from textseq.text.resolve import resolve_pipeline
-
-    return resolve_pipeline(spec, where=where, tokens=True)
 
 
 def read_split(source: str, data: DataSection, labelled: bool = True) -> LabelledTexts:
@@ -93,7 +100,7 @@ def encode_labels(read: LabelledTexts, labels: LabelSet, source: str, unseen: st
     return out, keep
 
 
-def encode_split(encoder: TextEncoder, read: LabelledTexts, labels: LabelSet | None, source: str, unseen: str = "error",
+def encode_split(codec: WordCodec, read: LabelledTexts, labels: LabelSet | None, source: str, unseen: str = "error",
                  workers: int = 0) -> EncodedSplit:
     """Encode a read split (labels optional: without a label set every label is -1)."""
     stats = EncodeStats()
@@ -104,7 +111,7 @@ def encode_split(encoder: TextEncoder, read: LabelledTexts, labels: LabelSet | N
         texts = [read.texts[i] for i in keep]
         if not texts:
             raise InputError(f"{source}: every document has a label unseen in training")
-    ids = encoder.encode(texts, auto_workers(len(texts), workers), stats)
+    ids = list(codec.encode_many(texts, auto_workers(len(texts), workers), stats))
     return EncodedSplit.from_lists(ids, indices if labels is not None else None, stats)
 
 
@@ -150,40 +157,40 @@ def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None
     if not force and _reusable(run_dir, splits, key):
         vocab = Vocab.load(run_dir / VOCAB_FILE)
         labels = read_labels_file(run_dir / LABELS_FILE)
-        pipeline = load_pipeline(str(run_dir / PIPELINE_FILE))
+        pipeline = resolve_pipeline(str(run_dir / PIPELINE_FILE), tokens=True)
+        codec = classification_codec(pipeline, vocab, data.max_tokens, data.truncate, data.head_fraction)
         encoded = {s: EncodedSplit.load(run_dir / "data" / f"{s}.npz") for s in splits}
         log(f"reusing the encoded data in {run_dir / 'data'} (data config unchanged, key {key})")
-        return PreparedData(vocab, labels, pipeline, encoded, reused=True)
+        return PreparedData(codec, labels, encoded, reused=True)
 
     train = read_split(data.train, data)
     labels = LabelSet.from_labels(train.labels, train.ids, where=data.train)
     if lm_codec is not None:
-        pipeline, vocab = lm_codec.tokenizer, lm_codec.vocab
-        log(f"using the language model's pipeline and vocabulary ({len(vocab):,} words); "
+        codec = classification_codec(lm_codec.tokenizer, lm_codec.vocab, data.max_tokens, data.truncate, data.head_fraction)
+        log(f"using the language model's pipeline and vocabulary ({len(codec.vocab):,} words); "
             "data.pipeline, min_freq and max_size do not apply")
-        encoder = TextEncoder(pipeline, vocab, data.max_tokens, data.truncate, data.head_fraction)
-        encoded = {"train": encode_split(encoder, train, labels, data.train, "error", data.workers)}
+        encoded = {"train": encode_split(codec, train, labels, data.train, "error", data.workers)}
     else:
-        pipeline = load_pipeline(data.pipeline)
-        # One pipeline pass over train: count every token for the vocab, keep the (truncated) tokens to encode.
-        probe = TextEncoder(pipeline, Vocab.build([]), data.max_tokens, data.truncate, data.head_fraction)
+        # One pipeline pass over train: count every token for the vocab, keep the (pre-cut) tokens to encode.
+        probe = classification_codec(resolve_pipeline(data.pipeline, where="data.pipeline", tokens=True), Vocab.build([]), data.max_tokens, data.truncate,
+                                     data.head_fraction)
         counts: Counter[str] = Counter()
         kept: list[list[str]] = []
-        for toks in probe.tokens(train.texts, auto_workers(len(train.texts), data.workers)):
+        for toks in probe.tokenize_many(train.texts, auto_workers(len(train.texts), data.workers)):
             counts.update(toks)
             kept.append(toks)
-        vocab = Vocab.build(_expand(counts), min_freq=data.min_freq, max_size=data.max_size)
-        encoder = TextEncoder(pipeline, vocab, data.max_tokens, data.truncate, data.head_fraction)
+        codec = probe.with_vocab(Vocab.build(_expand(counts), min_freq=data.min_freq, max_size=data.max_size))
         stats, unknowns = EncodeStats(), Counter()
         indices, _ = encode_labels(train, labels, data.train, "error")
-        ids = [encoder.encode_tokens(toks, stats, unknowns) for toks in kept]
+        ids = [codec.encode_tokens(toks, stats, unknowns) for toks in kept]
         stats.unknown, stats.top_unknowns = sum(unknowns.values()), unknowns.most_common(10)
         encoded = {"train": EncodedSplit.from_lists(ids, indices, stats)}
+    vocab, pipeline = codec.vocab, codec.tokenizer
     log(f"labels ({len(labels)}): {', '.join(labels.labels)}; vocabulary: {len(vocab):,} tokens from {data.train}")
     for split in splits:
         if split != "train":
             source = getattr(data, split)
-            encoded[split] = encode_split(encoder, read_split(source, data), labels, source, data.unseen_labels, data.workers)
+            encoded[split] = encode_split(codec, read_split(source, data), labels, source, data.unseen_labels, data.workers)
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     for split, enc in encoded.items():
         enc.save(run_dir / "data" / f"{split}.npz")
@@ -194,7 +201,7 @@ def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None
     pipeline.save(run_dir / PIPELINE_FILE)
     # last: the label file completes the set _reusable looks for
     (run_dir / LABELS_FILE).write_text(json.dumps(labels.labels, ensure_ascii=False) + "\n", encoding="utf-8")
-    return PreparedData(vocab, labels, pipeline, encoded, reused=False)
+    return PreparedData(codec, labels, encoded, reused=False)
 
 
 def describe_stats(split: str, source: str, s: EncodeStats, max_tokens: int | None) -> str:

@@ -4,8 +4,8 @@
       run.json              {"task": "classify", "classify_format": 1, "textseq_version": ...}
       config.yaml           the resolved ClassifyJobConfig
       vocab.json labels.json pipeline.yaml data/   from textseq.classify.prepare
-      step-*/ best/         checkpoints; each extra.json holds config, model config, labels, vocab,
-                            pipeline spec and truncation, so one checkpoint is a complete predictor
+      step-*/ best/         checkpoints; each extra.json holds config, model config, labels and the
+                            codec (pipeline, vocabulary, truncation), so one checkpoint is a complete predictor
                             (textseq.runs.load_run opens it)
       metrics.jsonl         train records and valid records (loss, accuracy, macro_f1, weighted_f1, roc_auc)
       eval_valid.json       full report of the best model: per-class P/R/F1, confusion matrix, ...
@@ -28,7 +28,8 @@ from torch import nn
 from textseq.classify.config import ClassifyJobConfig, load_job_config
 from textseq.classify.metrics import classification_report, scalar_metrics
 from textseq.classify.prepare import PreparedData, prepare
-from textseq.data.classification import BucketBatches, EncodedSplit, TextEncoder, balanced_weights, eval_batches
+from textseq.codecs import WordCodec, classification_codec, codec_from_spec
+from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
 from textseq.errors import ConfigError, one_line
 from textseq.models.classifier import ClassifierConfig, build_classifier
 from textseq.train.checkpoint import CheckpointError
@@ -222,8 +223,7 @@ class ClassifyTask:
         labels = prepared.labels.labels
         evaluator = Evaluator(prepared.splits["valid"], labels, d.eval_batch_size, mconfig.pad_id) if "valid" in prepared.splits else None
         extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),
-                 "labels": labels, "vocab": prepared.vocab.to_dict(counts=False), "pipeline": prepared.pipeline.spec(),
-                 "encoding": {"max_tokens": d.max_tokens, "truncate": d.truncate, "head_fraction": d.head_fraction}}
+                 "labels": labels, "codec": prepared.codec.spec()}
         summary = f"{_summary(mconfig, model, len(labels))}, {d.batch_size * config.train.accumulate} documents per step"
         return Built(model, batches, evaluator, extra, summary, callbacks, groups)
 
@@ -248,17 +248,27 @@ class ClassifyTask:
         return reports
 
     def load(self, extra: dict[str, Any], path: Path, device: str) -> Loaded:
-        """The classifier of one checkpoint, its text-to-ids encoder and its class names."""
-        from textseq.classify.prepare import load_pipeline
-        from textseq.vocab import Vocab
-
-        where = str(path / "extra.json")
+        """The classifier of one checkpoint, its text-to-ids codec and its class names."""
         model = rebuild_classifier(extra.get("model_config"), path / "model.safetensors", device)
-        enc = extra["encoding"]
-        vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
-        encoder = TextEncoder(load_pipeline(extra["pipeline"], where=f"{where}: pipeline"), vocab,
-                              enc["max_tokens"], enc["truncate"], enc["head_fraction"])
-        return Loaded(model, encoder, list(extra["labels"]))
+        return Loaded(model, checkpoint_codec(extra, str(path / "extra.json")), list(extra["labels"]))
+
+
+def checkpoint_codec(extra: dict[str, Any], where: str) -> WordCodec:
+    """The classifier's codec from a checkpoint's extra.json: its "codec" entry (a WordCodec spec,
+    self-contained), or, in checkpoints written before there was one, "vocab" + "pipeline" + "encoding"."""
+    if "codec" in extra:
+        codec = codec_from_spec(extra["codec"], where=f"{where}: codec")
+        if not isinstance(codec, WordCodec) or codec.truncation.empty != "unk":
+            raise CheckpointError(f"{where}: codec: a classifier needs a 'words' codec that encodes an empty text as "
+                                  "one <unk> (see textseq.codecs.classification_codec)")
+        return codec
+    from textseq.text.resolve import resolve_pipeline
+    from textseq.vocab import Vocab
+
+    enc = extra["encoding"]
+    vocab = Vocab.from_dict(extra["vocab"], where=f"{where}: vocab")
+    return classification_codec(resolve_pipeline(extra["pipeline"], where=f"{where}: pipeline", tokens=True), vocab,
+                                enc["max_tokens"], enc["truncate"], enc["head_fraction"])
 
 
 def rebuild_classifier(model_config: Any, weights: Path, device: str = "cpu") -> nn.Module:

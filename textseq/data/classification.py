@@ -1,6 +1,7 @@
 """Classification data: documents -> token ids -> padded, length-bucketed batches.
 
-    Document(text, id, label) --pipeline--> tokens --truncate--> tokens --vocab--> ids
+    Document(text, id, label) --codec--> ids      (textseq.codecs.classification_codec: pipeline,
+                                                   truncation, vocab; an empty text is one <unk>)
     labels (strings or integers) --LabelSet--> class indices 0..C-1
 
 An encoded split is three flat numpy arrays (saved as RUN_DIR/data/SPLIT.npz, no pickle):
@@ -25,67 +26,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from textseq.errors import ConfigError, InputError
 from textseq.models.classifier import ClassificationBatch
+from textseq.truncation import EncodeStats  # stored with each split; defined beside the codec that counts it
 
-Truncate = Literal["head", "tail", "head_tail"]
-TRUNCATIONS = ("head", "tail", "head_tail")
-# Before tokenizing, a document longer than max_tokens * CHARS_PER_TOKEN characters is cut to that
-# many characters (the same policy), so a million-character review costs no more than a long one.
-# 20 is generous: English averages ~5.5 characters per word token, and stop-word removal only lowers
-# the tokens kept per character.
-CHARS_PER_TOKEN = 20
 _INT_LABEL = re.compile(r"^\s*[+-]?\d+\s*$")
-
-
-# --------------------------------------------------------------------------------- truncation
-def split_budget(max_tokens: int, policy: Truncate, head_fraction: float) -> tuple[int, int]:
-    """(tokens kept from the head, tokens kept from the tail) of a longer document."""
-    if policy == "head":
-        return max_tokens, 0
-    if policy == "tail":
-        return 0, max_tokens
-    if policy != "head_tail":
-        raise ConfigError(f"unknown truncation {policy!r}; valid: {', '.join(TRUNCATIONS)}")
-    head = min(max_tokens, max(0, round(max_tokens * head_fraction)))
-    return head, max_tokens - head
-
-
-def truncate(items: Sequence[Any], max_tokens: int | None, policy: Truncate = "head", head_fraction: float = 0.25) -> Sequence[Any]:
-    """Keep at most `max_tokens` items: the first (head), the last (tail), or both ends (head_tail:
-    round(max_tokens * head_fraction) from the start, the rest from the end; Sun et al. 2019)."""
-    if max_tokens is None or len(items) <= max_tokens:
-        return items
-    head, tail = split_budget(max_tokens, policy, head_fraction)
-    return list(items[:head]) + list(items[len(items) - tail:]) if tail else items[:head]
-
-
-def precut(text: str, max_tokens: int | None, policy: Truncate = "head", head_fraction: float = 0.25) -> str:
-    """Cut a very long text to about max_tokens * CHARS_PER_TOKEN characters with the same policy,
-    at whitespace, before the (costly) pipeline runs; shorter texts come back unchanged."""
-    if max_tokens is None:
-        return text
-    limit = max_tokens * CHARS_PER_TOKEN
-    if len(text) <= limit:
-        return text
-    head, tail = split_budget(limit, policy, head_fraction)
-    out = ""
-    if head:
-        cut = text.rfind(" ", head // 2, head)
-        out = text[:cut if cut > 0 else head]
-    if tail:
-        start = len(text) - tail
-        cut = text.find(" ", start, start + tail // 2)
-        out += "\n" + text[cut + 1 if cut >= 0 else start:]
-    return out
 
 
 # --------------------------------------------------------------------------------- labels
@@ -160,19 +112,6 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> list[float]:
 
 # --------------------------------------------------------------------------------- encoded splits
 @dataclass
-class EncodeStats:
-    """What encoding a split did, besides the ids: written beside the arrays and logged."""
-
-    documents: int = 0
-    empty: int = 0  # no token after preprocessing: encoded as one <unk>
-    truncated: int = 0  # longer than max_tokens
-    tokens: int = 0
-    unknown: int = 0  # tokens mapped to <unk>
-    skipped_unseen_labels: int = 0  # documents dropped because their label is not a training class
-    top_unknowns: list[tuple[str, int]] = field(default_factory=list)
-
-
-@dataclass
 class EncodedSplit:
     """Documents as flat id arrays (see the module docstring)."""
 
@@ -220,46 +159,6 @@ class EncodedSplit:
                 return cls(f["tokens"], f["offsets"], f["labels"])
         except (OSError, ValueError, KeyError) as err:
             raise InputError(f"{path}: unreadable encoded split: {err}") from None
-
-
-class TextEncoder:
-    """texts -> id lists: pipeline (worker processes for big inputs) -> truncate -> vocab, where an
-    empty result becomes one <unk> (the models need every length >= 1) and is counted."""
-
-    def __init__(self, pipeline: Any, vocab: Any, max_tokens: int | None = None, policy: Truncate = "head_tail",
-                 head_fraction: float = 0.25) -> None:
-        if vocab.unk_id is None:
-            raise ConfigError("the classification vocab needs an 'unk' special")
-        self.pipeline, self.vocab = pipeline, vocab
-        self.max_tokens, self.policy, self.head_fraction = max_tokens, policy, head_fraction
-
-    def tokens(self, texts: Iterable[str], workers: int = 1, batch_size: int = 256) -> Iterator[list[str]]:
-        """Token strings of each text (after the pre-cut of very long texts), in order."""
-        cut = (precut(t, self.max_tokens, self.policy, self.head_fraction) for t in texts)
-        for toks in self.pipeline.stream(cut, batch_size=batch_size, n_proc=workers):
-            yield [t.text for t in toks] if toks and not isinstance(toks[0], str) else list(toks)
-
-    def encode_tokens(self, tokens: list[str], stats: EncodeStats, unknowns: Counter | None = None) -> list[int]:
-        """One document's tokens -> truncated ids (never empty)."""
-        stats.documents += 1
-        if not tokens:
-            stats.empty += 1
-            tokens = [self.vocab.itos[self.vocab.unk_id]]
-        if self.max_tokens is not None and len(tokens) > self.max_tokens:
-            stats.truncated += 1
-            tokens = truncate(tokens, self.max_tokens, self.policy, self.head_fraction)  # type: ignore[assignment]
-        ids = self.vocab.encode(tokens, unknowns)
-        stats.tokens += len(ids)
-        return ids
-
-    def encode(self, texts: Iterable[str], workers: int = 1, stats: EncodeStats | None = None) -> list[list[int]]:
-        """Id lists of `texts`, in order."""
-        stats = stats if stats is not None else EncodeStats()
-        unknowns: Counter = Counter()
-        out = [self.encode_tokens(toks, stats, unknowns) for toks in self.tokens(texts, workers)]
-        stats.unknown += sum(unknowns.values())
-        stats.top_unknowns = unknowns.most_common(10)
-        return out
 
 
 def auto_workers(n_docs: int, requested: int = 0) -> int:

@@ -13,7 +13,7 @@ Training and preparation meet only through these files (the nanoGPT `prepare.py`
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -21,12 +21,14 @@ from typing import Any, Callable, Iterable, Iterator
 from textseq.data.encode import EncodedCorpus, encode_corpus, sidecar_path
 from textseq.errors import InputError
 from textseq.lm.config import DataConfig
+from textseq.text.resolve import resolve_pipeline
 from textseq.codecs import CODEC_FORMAT, CODEC_VERSION, CharCodec, SentencePieceCodec, TokenCodec, WordCodec, load_codec
 from textseq.vocab import Vocab
 
 CODEC_FILE, SUBWORD_FILE, PIPELINE_FILE = "codec.json", "subword.model", "pipeline.yaml"
 SPLITS = ("train", "valid", "test")
 SEPARATOR = "\n"  # appended to every document in the token stream
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,7 +79,7 @@ class TextCounter:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    log.info(message)
 
 
 def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _say) -> tuple[TokenCodec, dict | None]:
@@ -104,19 +106,11 @@ def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _s
         )
         model.save(run_dir / SUBWORD_FILE)
         return SentencePieceCodec(run_dir / SUBWORD_FILE), None
-    pipeline = word_pipeline(data.word.pipeline)
+    pipeline = resolve_pipeline(data.word.pipeline, where="data.word.pipeline", tokens=True)
     words = (token for tokens in pipeline.stream(texts, batch_size=256) for token in tokens)
     vocab = Vocab.build(words, min_freq=data.word.min_freq, max_size=data.word.max_size)  # pad unk bos eos
     texts.check_not_empty("training corpus")
     return WordCodec(vocab, tokenizer=pipeline), pipeline.spec()
-
-
-def word_pipeline(spec: Any) -> Any:
-    """The word-level pipeline from a preset name, a YAML path or an inline spec (see
-    textseq.text.resolve); it must end in word tokens."""
-    from textseq.text.resolve import resolve_pipeline
-
-    return resolve_pipeline(spec, where="data.word.pipeline", tokens=True)
 
 
 def save_run_codec(codec: TokenCodec, run_dir: Path, pipeline_spec: dict | None, key: str) -> None:
@@ -146,7 +140,7 @@ def load_run_codec(run_dir: Path) -> tuple[TokenCodec, dict | None]:
         from textseq.config import read_yaml
 
         pipeline_spec = read_yaml(run_dir / PIPELINE_FILE)
-        tokenizer = word_pipeline(pipeline_spec)
+        tokenizer = resolve_pipeline(pipeline_spec, where="data.word.pipeline", tokens=True)
     return load_codec(run_dir / CODEC_FILE, tokenizer=tokenizer), pipeline_spec
 
 

@@ -29,8 +29,9 @@ from textseq.codecs import TokenCodec, codec_from_spec
 from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_tokens
 from textseq.errors import ConfigError, InputError, one_line
 from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
-from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare, word_pipeline
+from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import LMConfig, RecurrentLM
+from textseq.text.resolve import resolve_pipeline
 from textseq.train.callbacks import Callback
 from textseq.train.checkpoint import CheckpointError
 from textseq.train.job import Built, Loaded, run_job
@@ -228,7 +229,8 @@ def rebuild_lm(model_config: Any, weights: Path, device: str = "cpu") -> Recurre
 def codec_from_extra(extra: dict[str, Any], path: Path) -> TokenCodec:
     """The codec a checkpoint was trained with (its word pipeline or sentencepiece model included)."""
     spec = extra.get("codec")
-    tokenizer = word_pipeline(extra["pipeline"]) if extra.get("pipeline") else None
+    where = f"{path / 'extra.json'}: pipeline"
+    tokenizer = resolve_pipeline(extra["pipeline"], where=where, tokens=True) if extra.get("pipeline") else None
     base_dir = _sentencepiece_dir(extra, path) if isinstance(spec, dict) and spec.get("codec") == "sentencepiece" else None
     return codec_from_spec(spec, where=f"{path / 'extra.json'}: codec", base_dir=base_dir, tokenizer=tokenizer)
 

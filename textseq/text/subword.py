@@ -1,6 +1,10 @@
 """Subword models (sentencepiece BPE / unigram): `SubwordModel` to train, save, load and encode, and
 the `sentencepiece` tokenizer stage, whose tokens are pieces with spans in the original text.
 
+`load_subword_model(path)` is the one place a `.model` file is read: lazily, once per process per
+file version, for the tokenizer stage and for `textseq.codecs.SentencePieceCodec` alike. Both hold
+only the path, so they pickle cheaply; the codec's spec adds the file's sha256.
+
 A `.model` file is a serialized protobuf that sentencepiece parses: loading one runs no code, so
 models from users are as safe to load as JSON.
 """
@@ -121,6 +125,13 @@ class SubwordModel:
         """The id of `piece` (the unknown id when it is not in the vocabulary)."""
         return self._sp.piece_to_id(piece)
 
+    def special_id(self, role: str) -> int | None:
+        """The id of the "unk", "bos", "eos" or "pad" piece; None when the model has none."""
+        if role not in ("unk", "bos", "eos", "pad"):
+            raise ConfigError(f"unknown special role {role!r}; valid: unk, bos, eos, pad")
+        i = int(getattr(self._sp, f"{role}_id")())
+        return None if i < 0 else i  # sentencepiece says -1 for a disabled special
+
     def __reduce__(self) -> tuple:
         # Pickle as the serialized model bytes; the C++ processor itself cannot be pickled.
         return (SubwordModel, (self._proto,))
@@ -178,14 +189,14 @@ def _missing_model_message(path: str | os.PathLike) -> str:
 def load_subword_model(path: str | os.PathLike) -> SubwordModel:
     """A SubwordModel loaded once per process per path (reloaded when the file changes)."""
     try:
-        mtime = os.path.getmtime(path)
+        st = os.stat(path)
     except OSError:
         raise ResourceMissingError(_missing_model_message(path)) from None
-    return _load_cached(os.path.abspath(path), mtime)
+    return _load_cached(os.path.abspath(path), st.st_mtime_ns, st.st_size)
 
 
 @lru_cache(maxsize=16)
-def _load_cached(path: str, mtime: float) -> SubwordModel:
+def _load_cached(path: str, mtime_ns: int, size: int) -> SubwordModel:
     return SubwordModel.load(path)
 
 
