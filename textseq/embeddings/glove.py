@@ -18,12 +18,11 @@ gradients are in, which bounds the summed step of a row that occurs k times by s
 
 with acc starting at `initial_accumulator` (1). As in GloVe's C code, the accumulator sums the
 squares of the lr-scaled gradients: the step stays close to plain SGD's lr * g until a row has
-gathered about 1 / lr^2 worth of squared gradient. (Summing unscaled squares, acc += g^2, shrank
-the steps of frequent words within the first epoch; after 5 epochs on the 6.4M-token benchmark
-corpus the loss was 0.099 instead of 0.080, analogy 0.027 instead of 0.060.) In the code the table
-holds acc / lr^2, so the step is -g / sqrt(acc / lr^2) with no multiplication by lr.
-(Summing a row's gradients before the step, i.e. strict mini-batch AdaGrad, gave a higher loss
-after the same number of epochs and lower analogy and similarity scores on 1M IMDB tokens.)
+gathered about 1 / lr^2 worth of squared gradient; summing unscaled squares (acc += g^2) starves
+frequent words. In the code the table holds acc / lr^2, so the step is -g / sqrt(acc / lr^2) with
+no multiplication by lr. Strict mini-batch AdaGrad (a row's gradients summed before its step) was
+tried and lost. The measurements behind both choices are in benchmarks/RESULTS.md ("GloVe design
+choices").
 
 The entries are shuffled once into fixed batches (as GloVe's `shuffle` tool shuffles the file
 once), and each epoch visits the batches in a new random order: a batch is then a run of slices,
@@ -31,8 +30,8 @@ not a random gather from the N-long arrays. Small batches (a few thousand entrie
 (2B, D+2) working buffers in the cache and are the fastest; larger ones are slower per update and
 reach a higher loss per epoch. With `threads` > 1, that many Python threads run batches on the
 shared tables at once, each op single-threaded (Hogwild, as GloVe's C code; torch releases the GIL
-inside its ops): torch's own multi-threaded index_add_ on two threads was several times slower
-than on one. Concurrent updates of a row may then lose one another's contribution, so runs with
+inside its ops), since torch's own multi-threaded index_add_ was slower on two threads than on
+one (RESULTS.md). Concurrent updates of a row may then lose one another's contribution, so runs with
 threads > 1 are not bit-reproducible.
 
 W and C are the two halves of one (2V, D+2) table, so one index_select and one index_add_ serve
