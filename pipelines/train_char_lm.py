@@ -1,17 +1,21 @@
 """Fetch Shakespeare, encode it by characters, train a small LSTM for a few minutes, sample from it.
 
-    python pipelines/train_char_lm.py [RUN_DIR] [MINUTES]
+    python pipelines/train_char_lm.py [-q | -v] [RUN_DIR] [MINUTES]
 
 The same job as `textseq train-lm -c configs/lm/char_lstm.yaml`, written with the Python API.
+Progress messages go to stderr (-q: warnings only); the sample and the scores to stdout.
 """
 
-import sys
+import logging
 
 from textseq.corpora import fetch
 from textseq.lm import LMJobConfig, evaluate_lm, generate_text, prepare, train_lm
+from textseq.log import script_logging
 
-run_dir = sys.argv[1] if len(sys.argv) > 1 else "runs/char-lm"
-minutes = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+args = script_logging()  # textseq's messages to stderr, as the `textseq` command shows them
+log = logging.getLogger("textseq.pipelines.train_char_lm")
+run_dir = args[0] if len(args) > 0 else "runs/char-lm"
+minutes = float(args[1]) if len(args) > 1 else 3.0
 
 fetch("shakespeare")  # once; a no-op when already in corpora/cache/
 
@@ -27,7 +31,7 @@ config = LMJobConfig.model_validate({
 
 # 1. encode: the codec is built on the training split; the splits become memory-mapped token files
 data = prepare(config.data, run_dir)
-print(f"vocabulary: {data.codec.size} characters; train: {len(data.splits['train']):,} tokens")
+log.info(f"vocabulary: {data.codec.size} characters; train: {len(data.splits['train']):,} tokens")
 
 # 2. train (prepare is called again inside and reuses the files written above)
 result = train_lm(config, run_dir)

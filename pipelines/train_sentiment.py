@@ -5,6 +5,7 @@
     python pipelines/train_sentiment.py --set train.max_minutes=2         # a quick look
 
 The same as `textseq train-classifier`, `textseq eval-classifier` and `textseq predict`, spelled out.
+Progress messages go to stderr (-q: warnings only, -v: debug too); the scores and predictions to stdout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 
 from textseq.classify import Predictor, evaluate_classifier, load_job_config, train_classifier
 from textseq.corpora import fetch, is_fetched
+from textseq.log import add_verbosity_arguments, setup_logging, verbosity_of
 
 
 def main() -> None:
@@ -21,7 +23,9 @@ def main() -> None:
     parser.add_argument("--config", default="configs/sentiment/imdb_bilstm_glove.yaml")
     parser.add_argument("--run", default="runs/imdb-bilstm-glove", help="run directory")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_verbosity_arguments(parser)
     args = parser.parse_args()
+    setup_logging(verbosity_of(args))  # textseq's messages to stderr, as the `textseq` command shows them
 
     # 1. The job: data (pipeline, vocabulary, truncation), embeddings, model and training, validated.
     config = load_job_config(args.config, args.overrides)

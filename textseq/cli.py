@@ -1,15 +1,20 @@
 """The `textseq` command. Each subcommand lives in its own module exposing `HELP`,
 `add_arguments(parser)` and `run(args) -> int`; modules import their heavy dependencies inside
-`run`, so `textseq --help` stays fast."""
+`run`, so `textseq --help`, `corpora list` and `preprocess` start without importing torch.
+
+Messages go to stderr through textseq.log (-q/-v on every command); stdout carries results only."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+import logging
 
 from textseq import __version__
 from textseq.errors import TextseqError
+from textseq.log import add_verbosity_arguments, setup_logging, verbosity_of
+
+log = logging.getLogger(__name__)
 
 # subcommand -> module; the order is the order of `textseq --help`.
 COMMANDS: dict[str, str] = {
@@ -29,6 +34,7 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `textseq` parser with every subcommand, each (and each of theirs) taking -q/-v."""
     parser = argparse.ArgumentParser(prog="textseq", description="Text preprocessing and recurrent sequence models.")
     parser.add_argument("--version", action="version", version=f"textseq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -37,18 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
+    add_verbosity_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `textseq` command; 2 on a TextseqError (one line on stderr), 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
+    setup_logging(verbosity_of(args))
     try:
         return int(args._run(args) or 0)
     except TextseqError as err:
-        print(f"textseq: error: {err}", file=sys.stderr)
+        log.error("%s", err)
         return 2
     except KeyboardInterrupt:
-        print("textseq: interrupted", file=sys.stderr)
+        log.error("interrupted")
         return 130
     except BrokenPipeError:  # `textseq generate ... | head` closes stdout early
         return 0

@@ -146,7 +146,7 @@ def test_transfer_from_a_word_level_lm_run(tmp_path, capsys):
     run = tmp_path / "run"
     lm_extra = json.loads(next((tmp_path / "lm").glob("step-*/extra.json")).read_text())
     extra = json.loads((run / "step-000004" / "extra.json").read_text())
-    assert extra["vocab"]["tokens"] == lm_extra["codec"]["vocab"]["tokens"]  # the LM's vocabulary, reused
+    assert extra["codec"]["vocab"]["tokens"] == lm_extra["codec"]["vocab"]["tokens"]  # the LM's vocabulary, reused
     assert extra["model_config"]["emb_dim"] == 12 and extra["model_config"]["hidden_size"] == 10
     lm_weights = load_file(str(tmp_path / "lm" / "best" / "model.safetensors"))
     weights = load_file(str(run / "step-000004" / "model.safetensors"))

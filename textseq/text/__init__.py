@@ -1,5 +1,11 @@
-"""The preprocessing pipeline: normalize -> tokenize -> filter -> morph, each stage usable alone."""
+"""The preprocessing pipeline: normalize -> tokenize -> filter -> morph, each stage usable alone.
 
-from textseq.text.base import STAGES, Stage, Token, stage_from_spec, token_texts
+Names are imported lazily, so `textseq.text.commands` (read by `textseq --help`) does not pull in
+numpy and pydantic.
+"""
 
-__all__ = ["STAGES", "Stage", "Token", "stage_from_spec", "token_texts"]
+from textseq.lazy import lazy_exports
+
+_EXPORTS = {name: "textseq.text.base" for name in ("STAGES", "Stage", "Token", "stage_from_spec", "token_texts")}
+
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+log = logging.getLogger(__name__)
 
 HELP = "run a preprocessing pipeline over text/CSV/JSONL input and write JSONL tokens"
 
@@ -35,18 +40,40 @@ def run(args: argparse.Namespace) -> int:
     from textseq.text.pipeline import Pipeline
 
     pipeline = Pipeline.load(args.config) if args.config else Pipeline.default()
-    summary = preprocess_to_jsonl(
-        pipeline, args.input, args.output, text_column=args.text_column, label_column=args.label_column,
-        unit=args.unit, errors=args.errors, skip_empty=args.skip_empty, batch_size=args.batch_size,
-        n_proc=args.jobs, with_offsets=args.offsets, limit=args.limit,
-        progress=False if args.no_progress else None,
-    )
+    log.debug(f"pipeline: {pipeline!r}")
+    with _torch_hidden():
+        summary = preprocess_to_jsonl(
+            pipeline, args.input, args.output, text_column=args.text_column, label_column=args.label_column,
+            unit=args.unit, errors=args.errors, skip_empty=args.skip_empty, batch_size=args.batch_size,
+            n_proc=args.jobs, with_offsets=args.offsets, limit=args.limit,
+            progress=False if args.no_progress else None,
+        )
     spec_path = pipeline.save(str(args.output) + ".pipeline.yaml")  # the spec travels with its output
     if args.summary:
         _print_top_tokens(args.output)
         print(f"pipeline: {pipeline!r} (spec saved to {spec_path})")
-    print(summary.line(), file=sys.stdout)
+    log.info(summary.line())
     return 0
+
+
+@contextmanager
+def _torch_hidden() -> Iterator[None]:
+    """Make `import torch` fail while this command preprocesses, unless torch is already loaded.
+
+    spaCy imports thinc, and thinc imports torch whenever it is installed, only to probe for GPUs:
+    over a second per process (this one with --jobs 1, else each forked worker, which inherits the
+    marker) for a tokenizer that never touches it. No text stage uses torch. thinc then records
+    "no torch" for the life of the process, which is why this is done here, in a process that only
+    preprocesses, and not in the library, whose users may want spaCy's torch models alongside."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
 
 
 def _print_top_tokens(path: str, n: int = 15) -> None:

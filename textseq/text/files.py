@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
 from textseq.errors import InputError
+from textseq.log import progress_enabled
 from textseq.text.pipeline import Pipeline, _batched, map_in_processes
+
+log = logging.getLogger(__name__)
 
 ErrorPolicy = Literal["strict", "replace", "skip"]
 
@@ -100,8 +104,6 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
                         ) -> PreprocessSummary:
     """Read `source` (text/CSV/JSONL file, directory, `corpus:split` or HF dataset), run the pipeline,
     write JSONL records {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`."""
-    from tqdm import tqdm
-
     from textseq.corpora.readers import ReadStats, iter_documents
 
     start = time.perf_counter()
@@ -115,23 +117,34 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_name(out_path.name + ".partial")
     jobs = default_jobs() if n_proc is None else n_proc
-    # The bar appears only if the run lasts more than a couple of seconds (and on a terminal).
-    bar = tqdm(unit="doc", desc="preprocess", delay=2.0, disable=None if progress is None else not progress,
-               mininterval=0.5)
+    log.debug(f"preprocessing {source} with {jobs} worker process(es), batches of {batch_size}")
+    bar = _progress_bar(progress)
     with open(tmp_path, "w", encoding="utf-8") as fh:
         for doc, result in process_documents(pipeline, docs, batch_size=batch_size, n_proc=jobs, errors=errors,
                                              summary=summary):
             fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
             summary.documents += 1
             summary.tokens += len(result) if isinstance(result, list) else 0
-            bar.update(1)
-    bar.close()
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     os.replace(tmp_path, out_path)  # a half-written output never looks complete
     summary.skipped += stats.skipped
     summary.empty = stats.empty
     summary.replaced = stats.replaced
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _progress_bar(progress: bool | None) -> Any:
+    """A tqdm bar, or None (and tqdm never imported) when no bar is wanted."""
+    if not progress_enabled(progress):
+        return None
+    from tqdm import tqdm
+
+    # The bar appears only if the run lasts more than a couple of seconds.
+    return tqdm(unit="doc", desc="preprocess", delay=2.0, mininterval=0.5)
 
 
 def _record(doc: Any, result: Any, with_offsets: bool) -> dict[str, Any]:

@@ -26,15 +26,14 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_model, save_model
-from torch import nn
-
-from textseq.errors import TextseqError
-from textseq.train.serialize import load_tree, save_tree
 from textseq.fileio import sha256_file
+from textseq.errors import TextseqError
+
+if TYPE_CHECKING:  # torch and safetensors load in the functions that write or read tensors, so that
+    import torch  # listing and verifying checkpoints (`textseq --help` builds on it) stays torch-free
+    from torch import nn
 
 FORMAT_VERSION = 1
 TRAINER_JSON = "trainer.json"
@@ -112,6 +111,10 @@ def save_checkpoint(
     is_best: bool = False,
 ) -> Path:
     """Write `step-XXXXXX/` atomically, update `latest` (and `best/`), drop checkpoints beyond `keep_last`."""
+    from safetensors.torch import save_model
+
+    from textseq.train.serialize import save_tree
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / step_dir_name(step)
@@ -239,6 +242,10 @@ def load_checkpoint(
     device: torch.device | str = "cpu",
 ) -> Checkpoint:
     """Verify a checkpoint directory and load it (into `model`/`optimizer` when given)."""
+    from safetensors.torch import load_model
+
+    from textseq.train.serialize import load_tree
+
     path = Path(path)
     meta = verify_checkpoint(path)
     extra = _read_json(path / "extra.json")

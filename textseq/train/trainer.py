@@ -20,10 +20,9 @@ one step for step.
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 
 from textseq.config import dump_config
 from textseq.errors import ConfigError, InputError, TextseqError
+from textseq.log import progress_enabled
 from textseq.train import checkpoint as ckpt
 from textseq.train.callbacks import Callback
 from textseq.train.config import TrainConfig
@@ -44,6 +44,8 @@ from textseq.train.monitor import Improvement
 from textseq.train.optim import LRSchedule, build_optimizer
 from textseq.train.protocol import Batches, batch_to, detach_state
 from textseq.train.serialize import capture_rng, restore_rng, seed_everything
+
+log = logging.getLogger(__name__)
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
 
@@ -100,7 +102,7 @@ class Trainer:
         self.evaluate = evaluate
         self.callbacks = list(callbacks)
         self.extra = dict(extra_checkpoint_json or {})
-        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.dist.is_main
+        self.progress = progress_enabled(progress) and self.dist.is_main
         self.optimizer = build_optimizer(self.model, config.optimizer, param_groups)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.schedule = LRSchedule(config.schedule, [g["lr"] for g in self.optimizer.param_groups], self._total_steps())
@@ -146,7 +148,7 @@ class Trainer:
                 ckpt.clean_stale(src)
             chosen, problems = ckpt.find_resumable(src)
             for problem in problems:
-                warnings.warn(f"skipping a damaged checkpoint: {problem}", stacklevel=2)
+                log.warning(f"skipping a damaged checkpoint: {problem}")
         loaded = ckpt.load_checkpoint(chosen, self.model, self.optimizer, self.device)
         t = loaded.trainer
         self.step, self.epoch, self.mid_epoch = int(t["step"]), int(t["epoch"]), bool(t["mid_epoch"])
