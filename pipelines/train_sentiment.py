@@ -1,7 +1,7 @@
 """Sentiment classification from corpus to predictions, in five steps.
 
     python pipelines/train_sentiment.py                                  # IMDB, GloVe BiLSTM, a few minutes
-    python pipelines/train_sentiment.py --config configs/sentiment/rt_bilstm.yaml --run runs/rt
+    python pipelines/train_sentiment.py --config rt_bilstm --run runs/rt                # a preset name or a YAML file
     python pipelines/train_sentiment.py --set train.max_minutes=2         # a quick look
 
 The same as `textseq train-classifier`, `textseq eval-classifier` and `textseq predict`, spelled out.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from textseq import load_run
 from textseq.classify import Predictor, evaluate_classifier, load_job_config, train_classifier
 from textseq.corpora import fetch, is_fetched
 from textseq.log import add_verbosity_arguments, setup_logging, verbosity_of
@@ -20,7 +21,7 @@ from textseq.log import add_verbosity_arguments, setup_logging, verbosity_of
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/sentiment/imdb_bilstm_glove.yaml")
+    parser.add_argument("--config", default="imdb_bilstm_glove", help="a preset name or a YAML file")
     parser.add_argument("--run", default="runs/imdb-bilstm-glove", help="run directory")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     add_verbosity_arguments(parser)
@@ -45,8 +46,9 @@ def main() -> None:
         report = evaluate_classifier(args.run, config.data.test)
         print("test:", json.dumps({k: report[k] for k in ("accuracy", "macro_f1", "roc_auc", "confusion_matrix")}))
 
-    # 5. Predict: raw text in, label and class probabilities out.
-    predictor = Predictor.load(args.run)
+    # 5. Predict: raw text in, label and class probabilities out (load_run opens any run; the
+    #    Predictor adds batching, worker processes and bf16 on top of the classifier it holds).
+    predictor = Predictor.from_run(load_run(args.run))
     reviews = ["An absolute joy from start to finish; the cast is wonderful.",
                "I wanted to like it, but it is not good: slow, predictable and far too long."]
     for text, prediction in zip(reviews, predictor.predict(reviews)):

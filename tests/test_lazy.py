@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-PACKAGES = ["textseq.lm", "textseq.train", "textseq.classify", "textseq.embeddings", "textseq.text"]
+PACKAGES = ["textseq", "textseq.lm", "textseq.train", "textseq.classify", "textseq.embeddings", "textseq.text"]
 
 
 def test_importing_the_packages_does_not_import_torch():

@@ -10,7 +10,7 @@ from .conftest import tiny_config
 
 def test_prepare_reuses_the_encoding_until_the_data_config_changes(tmp_path):
     config = load_job_config(tiny_config(tmp_path))
-    quiet = dict(progress=False, log=lambda _: None)
+    quiet = dict(progress=False)
     first = prepare(config.data, tmp_path / "run", **quiet)
     assert not first.reused and first.codec.size == len(set((tmp_path / "train.txt").read_text())) + 1  # + unk
     assert first.characters("valid") == len((tmp_path / "valid.txt").read_text())

@@ -1,7 +1,7 @@
 """Text classification end to end: config -> prepare (labels, vocab, encoded splits) -> train -> predict/eval.
 
     from textseq.classify import train_classifier, Predictor, evaluate_classifier
-    train_classifier("configs/sentiment/imdb_gru.yaml", "runs/imdb-gru")
+    train_classifier("imdb_gru", "runs/imdb-gru")                     # a preset, a YAML file or a ClassifyJobConfig
     Predictor.load("runs/imdb-gru").predict(["What a waste of two hours."])   # [{"label": "neg", "probs": {...}}]
     evaluate_classifier("runs/imdb-gru", "imdb:test")["macro_f1"]
 
@@ -15,7 +15,7 @@ from textseq.lazy import lazy_exports
 _EXPORTS = {
     "ClassifyJobConfig": "textseq.classify.config",
     "load_job_config": "textseq.classify.config",
-    "prepare": "textseq.classify.prepare",
+    "ClassifyTask": "textseq.classify.task",
     "train_classifier": "textseq.classify.task",
     "ClassifyResult": "textseq.classify.task",
     "Predictor": "textseq.classify.predict",

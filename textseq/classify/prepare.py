@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textseq.classify.config import ClassifyJobConfig, DataSection
 from textseq.codecs import WordCodec, classification_codec
@@ -34,10 +34,6 @@ SPLITS = ("train", "valid", "test")
 
 
 log = logging.getLogger(__name__)
-
-
-def _say(message: str) -> None:
-    log.info(message)
 
 
 @dataclass
@@ -143,8 +139,7 @@ def read_labels_file(path: Path) -> LabelSet:
     return LabelSet(labels)
 
 
-def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None, force: bool = False,
-            log: Callable[[str], None] = _say) -> PreparedData:
+def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None, force: bool = False) -> PreparedData:
     """Build (or reuse) the label set, vocab and encoded splits of `config` in RUN_DIR.
 
     With `lm_codec` (a word codec of a `textseq train-lm` run) its vocabulary and pipeline are used
@@ -160,14 +155,14 @@ def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None
         pipeline = resolve_pipeline(str(run_dir / PIPELINE_FILE), tokens=True)
         codec = classification_codec(pipeline, vocab, data.max_tokens, data.truncate, data.head_fraction)
         encoded = {s: EncodedSplit.load(run_dir / "data" / f"{s}.npz") for s in splits}
-        log(f"reusing the encoded data in {run_dir / 'data'} (data config unchanged, key {key})")
+        log.info(f"reusing the encoded data in {run_dir / 'data'} (data config unchanged, key {key})")
         return PreparedData(codec, labels, encoded, reused=True)
 
     train = read_split(data.train, data)
     labels = LabelSet.from_labels(train.labels, train.ids, where=data.train)
     if lm_codec is not None:
         codec = classification_codec(lm_codec.tokenizer, lm_codec.vocab, data.max_tokens, data.truncate, data.head_fraction)
-        log(f"using the language model's pipeline and vocabulary ({len(codec.vocab):,} words); "
+        log.info(f"using the language model's pipeline and vocabulary ({len(codec.vocab):,} words); "
             "data.pipeline, min_freq and max_size do not apply")
         encoded = {"train": encode_split(codec, train, labels, data.train, "error", data.workers)}
     else:
@@ -186,7 +181,7 @@ def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None
         stats.unknown, stats.top_unknowns = sum(unknowns.values()), unknowns.most_common(10)
         encoded = {"train": EncodedSplit.from_lists(ids, indices, stats)}
     vocab, pipeline = codec.vocab, codec.tokenizer
-    log(f"labels ({len(labels)}): {', '.join(labels.labels)}; vocabulary: {len(vocab):,} tokens from {data.train}")
+    log.info(f"labels ({len(labels)}): {', '.join(labels.labels)}; vocabulary: {len(vocab):,} tokens from {data.train}")
     for split in splits:
         if split != "train":
             source = getattr(data, split)
@@ -196,7 +191,7 @@ def prepare(config: ClassifyJobConfig, run_dir: str | Path, lm_codec: Any = None
         enc.save(run_dir / "data" / f"{split}.npz")
         _meta_path(run_dir, split).write_text(json.dumps({"key": key, "source": getattr(data, split), **asdict(enc.stats)},
                                                          ensure_ascii=False, indent=1), encoding="utf-8")
-        log(describe_stats(split, getattr(data, split), enc.stats, data.max_tokens))
+        log.info(describe_stats(split, getattr(data, split), enc.stats, data.max_tokens))
     vocab.save(run_dir / VOCAB_FILE)
     pipeline.save(run_dir / PIPELINE_FILE)
     # last: the label file completes the set _reusable looks for

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
 from textseq.data.encode import EncodedCorpus, encode_corpus, sidecar_path
 from textseq.errors import InputError
@@ -78,11 +78,7 @@ class TextCounter:
             raise InputError(f"{what} {self.source!r} is empty: {self.documents} documents, no visible characters")
 
 
-def _say(message: str) -> None:
-    log.info(message)
-
-
-def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _say) -> tuple[TokenCodec, dict | None]:
+def build_codec(data: DataConfig, run_dir: Path) -> tuple[TokenCodec, dict | None]:
     """Build the codec of `data.level` from the training split only; returns (codec, pipeline spec)."""
     texts = TextCounter(data.train, data)
     if data.level == "char":
@@ -96,7 +92,7 @@ def build_codec(data: DataConfig, run_dir: Path, log: Callable[[str], None] = _s
         opts = data.subword
         lines = [t for t in texts if t]  # sentencepiece trains on sentences; blank lines teach nothing
         texts.check_not_empty("training corpus")
-        log(f"training a {opts.vocab_size}-piece {opts.model_type} sentencepiece model on {data.train}")
+        log.info(f"training a {opts.vocab_size}-piece {opts.model_type} sentencepiece model on {data.train}")
         model = SubwordModel.train(
             lines, model_type=opts.model_type, vocab_size=opts.vocab_size, character_coverage=opts.character_coverage,
             # lossless: no normalisation, spaces kept as they are, no dummy "▁" at each line start (it
@@ -163,8 +159,7 @@ def _configured(data: DataConfig) -> list[str]:
     return [s for s in SPLITS if getattr(data, s) is not None]
 
 
-def prepare(data: DataConfig, run_dir: str | Path, progress: bool = True, force: bool = False,
-            log: Callable[[str], None] = _say) -> PreparedData:
+def prepare(data: DataConfig, run_dir: str | Path, progress: bool = True, force: bool = False) -> PreparedData:
     """Build the codec on data.train and encode every configured split into RUN_DIR/data/, or reuse
     the files there when the data section's encoding fields (and so the codec) are unchanged."""
     run_dir = Path(run_dir)
@@ -173,10 +168,10 @@ def prepare(data: DataConfig, run_dir: str | Path, progress: bool = True, force:
     if not force and _reusable(data, run_dir, key):
         codec, pipeline_spec = load_run_codec(run_dir)
         splits = {s: EncodedCorpus.open(run_dir / "data" / f"{s}.bin") for s in _configured(data)}
-        log(f"reusing the encoded data in {run_dir / 'data'} (data config unchanged, key {key})")
+        log.info(f"reusing the encoded data in {run_dir / 'data'} (data config unchanged, key {key})")
         return PreparedData(codec, splits, pipeline_spec, reused=True)
-    codec, pipeline_spec = build_codec(data, run_dir, log)
-    log(f"{data.level} codec built on {data.train}: {codec.size:,} tokens in the vocabulary")
+    codec, pipeline_spec = build_codec(data, run_dir)
+    log.info(f"{data.level} codec built on {data.train}: {codec.size:,} tokens in the vocabulary")
     splits = {}
     for split in _configured(data):
         source = getattr(data, split)
@@ -188,8 +183,8 @@ def prepare(data: DataConfig, run_dir: str | Path, progress: bool = True, force:
         splits[split] = EncodedCorpus.open(out)
         if encoded.unknown_count:
             top = ", ".join(f"{t!r} ({n})" for t, n in encoded.meta.get("top_unknowns", [])[:8])
-            log(f"{split}: {encoded.unknown_count:,} tokens unseen in training mapped to unk: {top}")
-        log(f"{split}: {source} -> {out} ({len(encoded):,} tokens, {texts.characters:,} characters)")
+            log.info(f"{split}: {encoded.unknown_count:,} tokens unseen in training mapped to unk: {top}")
+        log.info(f"{split}: {source} -> {out} ({len(encoded):,} tokens, {texts.characters:,} characters)")
     save_run_codec(codec, run_dir, pipeline_spec, key)  # last: its key marks the encoding complete
     return PreparedData(codec, splits, pipeline_spec, reused=False)
 
@@ -199,8 +194,3 @@ def _annotate(path: Path, values: dict[str, Any]) -> None:
     meta = json.loads(side.read_text(encoding="utf-8"))
     meta.update(values)
     side.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def iter_texts(source: str, data: DataConfig | None = None) -> Iterable[str]:
-    """The documents of `source` as strings (see TextCounter)."""
-    return TextCounter(source, data)
