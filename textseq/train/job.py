@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from pydantic import BaseModel
 
+from textseq.cliargs import device_name, non_negative_int, positive_float, positive_int
 from textseq.train.callbacks import Callback
 
 if TYPE_CHECKING:  # the runner's heavy parts (torch, the engine) load when a job runs, not for --help
@@ -178,55 +179,6 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     (run_dir / REPORT_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     log.info(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
     return JobResult(run_dir, fit, report)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a usage error otherwise, never a traceback)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def device_name(text: str) -> str:
-    """argparse type: auto, cpu, cuda or mps."""
-    import argparse
-
-    if text not in ("auto", "cpu", "cuda", "mps"):
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or mps, got {text!r}")
-    return text
 
 
 # Flags for the settings everyone changes: flag -> (config key, argparse type, help).

@@ -10,7 +10,7 @@ HELP = "evaluate a trained classifier on a labelled CSV/JSONL file or CORPUS:SPL
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.train.job import non_negative_int, positive_int
+    from textseq.cliargs import non_negative_int, positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
     p.add_argument("-i", "--input", required=True, help="a .csv/.tsv/.jsonl file, CORPUS:SPLIT or hf:NAME:SPLIT")

@@ -11,7 +11,7 @@ HELP = ("label texts (arguments, -i FILE: text lines, CSV or JSONL, or standard 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.train.job import non_negative_int, positive_int
+    from textseq.cliargs import non_negative_int, positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label (default: -i, else standard input when it is a pipe)")

@@ -8,7 +8,7 @@ HELP = "evaluate a trained language model on a file or CORPUS:SPLIT; prints one 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.train.job import positive_int
+    from textseq.cliargs import positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-lm` (or a checkpoint directory)")
     p.add_argument("-i", "--input", required=True, help="a text/CSV/JSONL file, directory, CORPUS:SPLIT or hf:NAME:SPLIT")

@@ -8,46 +8,20 @@ HELP = "generate text from a trained language model (streams to stdout)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.train.job import non_negative_int, positive_int
+    from textseq.cliargs import non_negative_float, non_negative_int, positive_int, probability
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-lm` (or a checkpoint directory)")
     prime = p.add_mutually_exclusive_group()
     prime.add_argument("--prime", default=None, help="text to start from (default: a line break)")
     prime.add_argument("--prime-file", metavar="FILE", help="read the prime from FILE (- for standard input)")
     p.add_argument("--length", type=non_negative_int, default=500, help="tokens to generate (default: 500)")
-    p.add_argument("--temperature", type=_temperature, default=0.8,
+    p.add_argument("--temperature", type=non_negative_float, default=0.8,
                    help="0 = greedy, always the most likely token (default: 0.8)")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely tokens only")
-    p.add_argument("--top-p", type=_top_p, default=None, help="nucleus sampling: the smallest set with this much probability")
+    p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: the smallest set with this much probability")
     p.add_argument("--seed", type=non_negative_int, default=None, help="seed for reproducible sampling")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
-
-
-def _temperature(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _top_p(text: str) -> float:
-    value = _number(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def _number(text: str) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
 
 
 def read_prime(path: str) -> str:
