@@ -31,9 +31,10 @@ corpora: $(STAMP)
 
 # Trains the default character LSTM on Shakespeare for ~3 minutes (a fresh run each time), then prints
 # a sample and the validation bits per character.
+DEMO_DIR ?= runs/demo-char-lstm
 demo: setup
-	rm -rf runs/demo-char-lstm
-	$(PY) -m textseq train-lm -c char_lstm -o runs/demo-char-lstm
+	rm -rf $(DEMO_DIR)
+	$(PY) -m textseq train-lm -c char_lstm -o $(DEMO_DIR)
 
 test: setup
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
