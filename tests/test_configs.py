@@ -206,3 +206,14 @@ def test_configs_command_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr
     assert "char_lstm" in result.stdout
+
+
+@pytest.mark.parametrize("module, preset", [("textseq.lm.config", "char_lstm"), ("textseq.classify.config", "imdb_gru")])
+def test_train_seed_follows_the_top_level_seed(module, preset):
+    import importlib
+
+    load = importlib.import_module(module).load_job_config
+    assert load(preset, ["seed=7"]).train.seed == 7
+    assert load(preset, ["seed=7", "train.seed=7"]).train.seed == 7
+    with pytest.raises(ConfigError, match=r"train.seed \(3\) differs from seed \(7\)"):
+        load(preset, ["seed=7", "train.seed=3"])

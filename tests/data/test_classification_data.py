@@ -228,3 +228,15 @@ def test_eval_batches_cover_everything_longest_first_with_original_indices():
         rows_seen += rows.tolist()
         longest.append(int(batch.lengths.max()))
     assert sorted(rows_seen) == list(range(50)) and longest == sorted(longest, reverse=True)
+
+
+def test_load_state_dict_rejects_other_settings_and_resumes_the_same():
+    split = _split()
+    state = BucketBatches(split, 8, seed=1).state_dict()
+    with pytest.raises(ConfigError, match="saved with seed=1, but these batches have seed=2"):
+        BucketBatches(split, 8, seed=2).load_state_dict(state)
+    with pytest.raises(ConfigError, match="saved with batch_size=8, but these batches have batch_size=4"):
+        BucketBatches(split, 4, seed=1).load_state_dict(state)
+    same = BucketBatches(split, 8, seed=1)
+    same.load_state_dict({**state, "position": 2})
+    assert same.position == 2

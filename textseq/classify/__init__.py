@@ -10,20 +10,14 @@ Names load lazily, so `import textseq.classify` does not import torch.
 
 from __future__ import annotations
 
-from textseq.lazy import lazy_exports
+from textseq.lazy import by_submodule, lazy_exports
 
-_EXPORTS = {
-    "ClassifyJobConfig": "textseq.classify.config",
-    "load_job_config": "textseq.classify.config",
-    "ClassifyTask": "textseq.classify.task",
-    "train_classifier": "textseq.classify.task",
-    "ClassifyResult": "textseq.classify.task",
-    "Predictor": "textseq.classify.predict",
-    "evaluate_classifier": "textseq.classify.predict",
-    "classification_report": "textseq.classify.metrics",
-    "plot_task": "textseq.classify.plots",
-    "plot_attention": "textseq.classify.plots",
-    "plot_confusion": "textseq.classify.plots",
-}
+_EXPORTS = by_submodule(__name__, {
+    "config": ("ClassifyJobConfig", "load_job_config"),
+    "task": ("ClassifyTask", "train_classifier", "ClassifyResult"),
+    "predict": ("Predictor", "evaluate_classifier"),
+    "metrics": ("classification_report",),
+    "plots": ("plot_task", "plot_attention", "plot_confusion"),
+})
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

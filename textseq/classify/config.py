@@ -23,7 +23,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from textseq.config import StrictModel, load_config
 from textseq.models.classifier import ClassifierConfig
-from textseq.train.config import TrainConfig
+from textseq.train.config import TrainConfig, follow_seed
 
 # What the evaluator reports during training: any of these may be train.monitor or early_stopping.metric.
 EVAL_METRICS = ("loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc")
@@ -132,10 +132,7 @@ class ClassifyJobConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ClassifyJobConfig":
-        if "seed" in self.train.model_fields_set and self.train.seed != self.seed:
-            raise ValueError(f"train.seed ({self.train.seed}) differs from seed ({self.seed}); set only the top-level seed")
-        if self.train.seed != self.seed:
-            self.train.seed = self.seed
+        follow_seed(self.train, self.seed)
         metrics = [("train.monitor", self.train.monitor)]
         if self.train.early_stopping is not None:
             metrics.append(("train.early_stopping.metric", self.train.early_stopping.metric))

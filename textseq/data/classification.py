@@ -35,6 +35,7 @@ import torch
 
 from textseq.errors import ConfigError, InputError
 from textseq.models.classifier import ClassificationBatch
+from textseq.train.protocol import check_batch_state
 from textseq.truncation import EncodeStats  # stored with each split; defined beside the codec that counts it
 
 _INT_LABEL = re.compile(r"^\s*[+-]?\d+\s*$")
@@ -235,10 +236,7 @@ class BucketBatches:
                 "chunk_batches": self.chunk_batches, "shuffle": self.shuffle, "documents": len(self.split)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = self.state_dict()
-        for key in ("seed", "batch_size", "chunk_batches", "shuffle", "documents"):
-            if key in state and state[key] != mine[key]:
-                raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine[key]!r}")
+        check_batch_state(state, self.state_dict(), ("seed", "batch_size", "chunk_batches", "shuffle", "documents"))
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
 

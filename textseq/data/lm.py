@@ -39,6 +39,7 @@ import torch
 
 from textseq.data.encode import EncodedCorpus
 from textseq.errors import ConfigError, InputError
+from textseq.train.protocol import check_batch_state
 
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
 
@@ -216,10 +217,7 @@ class LMBatches:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        mine = self.state_dict()
-        for key in ("batch_size", "bptt", "seed", "random_offset", "tokens"):
-            if key in state and state[key] != mine[key]:
-                raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine[key]!r}")
+        check_batch_state(state, self.state_dict(), ("batch_size", "bptt", "seed", "random_offset", "tokens"))
         self.epoch, self.window = int(state["epoch"]), int(state["window"])
         if "offset" in state and state["offset"] != self.offset(self.epoch):
             raise ConfigError(f"batch state has offset {state['offset']} for epoch {self.epoch}, but this seed gives {self.offset(self.epoch)}")

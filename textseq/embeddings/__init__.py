@@ -4,18 +4,17 @@ imports neither torch nor gensim."""
 
 from __future__ import annotations
 
-from textseq.lazy import lazy_exports
+from textseq.lazy import by_submodule, lazy_exports
 
-_EXPORTS = {
-    "Vocab": "cooccur", "Cooccurrence": "cooccur", "build_vocab": "cooccur", "count_cooccurrences": "cooccur",
-    "GloveConfig": "glove", "GloveResult": "glove", "train_glove": "glove",
-    "Word2VecConfig": "gensim_train", "FastTextConfig": "gensim_train", "GensimResult": "gensim_train",
-    "train_word2vec": "gensim_train", "train_fasttext": "gensim_train", "save_fasttext_bin": "gensim_train",
-    "CharNgramEmbedding": "charngram", "FastTextOOV": "charngram", "fasttext_vector": "charngram",
-    "char_ngrams": "charngram", "ft_hash": "charngram", "ft_hash_batch": "charngram",
-    "EmbedConfig": "train", "EmbedResult": "train", "METHODS": "train", "load_embed_config": "train",
-    "prepare_token_file": "train", "train_embeddings": "train",
-    "Vectors": "vectors", "load_vectors": "vectors", "cached_vectors": "vectors", "evaluate_vectors": "evaluate",
-}
+_EXPORTS = by_submodule(__name__, {
+    "cooccur": ("Vocab", "Cooccurrence", "build_vocab", "count_cooccurrences"),
+    "glove": ("GloveConfig", "GloveResult", "train_glove"),
+    "gensim_train": ("Word2VecConfig", "FastTextConfig", "GensimResult", "train_word2vec", "train_fasttext",
+                     "save_fasttext_bin"),
+    "charngram": ("CharNgramEmbedding", "FastTextOOV", "fasttext_vector", "char_ngrams", "ft_hash", "ft_hash_batch"),
+    "train": ("EmbedConfig", "EmbedResult", "METHODS", "load_embed_config", "prepare_token_file", "train_embeddings"),
+    "vectors": ("Vectors", "load_vectors", "cached_vectors"),
+    "evaluate": ("evaluate_vectors",),
+})
 
-__getattr__, __all__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

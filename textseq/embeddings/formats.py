@@ -1,4 +1,4 @@
-"""Readers and writers for word-vector files. Every reader returns a `RawVectors` (words, float32
+"""Readers for word-vector files (the writers are in writers.py). Every reader returns a `RawVectors` (words, float32
 matrix, meta, optional subword hook); `textseq.embeddings.vectors.load_vectors` wraps it in `Vectors`.
 
     glove            text, `word v1 ... vD` per line, no header (GloVe 840B words may contain spaces)
@@ -20,7 +20,7 @@ import gzip
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,7 +35,7 @@ MAX_EXAMPLES = 5
 
 @dataclass
 class RawVectors:
-    """What a reader returns before it becomes a `Vectors`."""
+    """What a reader or a training method (train.py) returns before it becomes a `Vectors`."""
 
     words: list[str]
     matrix: np.ndarray  # (N, D) float32
@@ -109,6 +109,28 @@ def _decode(word: bytes, problems: Problems, location: str) -> str | None:
         return None
 
 
+class _Entries:
+    """The words and rows a text or binary reader keeps; an entry with NaN/Inf or a non-UTF-8 word
+    goes to the error policy instead."""
+
+    def __init__(self, problems: Problems, max_words: int | None, rows: _RowBuffer | None = None) -> None:
+        self.problems, self.max_words, self.rows = problems, max_words, rows
+        self.words: list[str] = []
+
+    def add(self, word_b: bytes, vec: np.ndarray, loc: str) -> bool:
+        """Keep one entry if it is sound; True once `max_words` entries are kept (stop reading)."""
+        # the sum is one pass and finite for almost every row; only a non-finite sum needs the full check
+        if not np.isfinite(vec.sum()) and not np.isfinite(vec).all():
+            self.problems("nonfinite", loc, f"the vector of {word_b[:40]!r} contains NaN or Inf")
+            return False
+        word = _decode(word_b, self.problems, loc)
+        if word is None:
+            return False
+        self.rows.append(vec)  # type: ignore[union-attr]
+        self.words.append(word)
+        return self.max_words is not None and len(self.words) >= self.max_words
+
+
 def _is_number(field_: bytes) -> bool:
     try:
         float(field_)
@@ -130,8 +152,7 @@ def read_text(path: Path, max_words: int | None = None, errors: str = "strict", 
               expect: str = "text") -> RawVectors:
     """GloVe text (no header) or word2vec/fastText text (`N D` header), plain or gzipped."""
     where, problems = str(path), Problems(str(path), errors)
-    words: list[str] = []
-    rows: _RowBuffer | None = None
+    kept = _Entries(problems, max_words)  # its row buffer comes once the dimension is known
     dim = declared = None
     data_lines = 0
     hit_limit = False
@@ -150,16 +171,7 @@ def read_text(path: Path, max_words: int | None = None, errors: str = "strict", 
                     vec = None
                 if vec is not None and len(vec) == dim:
                     data_lines += 1
-                    word_b, loc = head[0], f"line {lineno}"
-                    if not np.isfinite(vec.sum()) and not np.isfinite(vec).all():
-                        problems("nonfinite", loc, f"the vector of {word_b[:40]!r} contains NaN or Inf")
-                        continue
-                    word = _decode(word_b, problems, loc)
-                    if word is None:
-                        continue
-                    rows.append(vec)  # type: ignore[union-attr]
-                    words.append(word)
-                    if max_words is not None and len(words) >= max_words:
+                    if kept.add(head[0], vec, f"line {lineno}"):
                         hit_limit = True
                         break
                     continue
@@ -175,7 +187,7 @@ def read_text(path: Path, max_words: int | None = None, errors: str = "strict", 
                 cap = declared if max_words is None else min(declared, max_words)
                 if path.suffix != ".gz":  # a lying header must not allocate more than the file can hold
                     cap = min(cap, path.stat().st_size // (2 * dim) + 1)
-                rows = _RowBuffer(dim, dtype, capacity=max(1, cap) if (max_words is not None or path.suffix != ".gz") else None)
+                kept.rows = _RowBuffer(dim, dtype, capacity=max(1, cap) if (max_words is not None or path.suffix != ".gz") else None)
                 continue
             if expect == "word2vec" and declared is None:
                 raise InputError(f"{where}:1: expected a word2vec header `COUNT DIM`, found {line[:60]!r}")
@@ -185,7 +197,7 @@ def read_text(path: Path, max_words: int | None = None, errors: str = "strict", 
                 dim = len(fields) - 1
                 if dim < 1:
                     raise InputError(f"{where}:{loc}: malformed line: a word with no numbers: {line[:60]!r}")
-                rows = _RowBuffer(dim, dtype)
+                kept.rows = _RowBuffer(dim, dtype)
             n = len(fields) - 1
             if n == dim:
                 word_b, numbers = fields[0], fields[1:]
@@ -205,26 +217,18 @@ def read_text(path: Path, max_words: int | None = None, errors: str = "strict", 
                 bad = next(x for x in numbers if not _is_number(x))
                 problems("malformed", loc, f"malformed line: {bad[:40]!r} is not a number")
                 continue
-            if not np.isfinite(vec).all():
-                problems("nonfinite", loc, f"the vector of {word_b[:40]!r} contains NaN or Inf")
-                continue
-            word = _decode(word_b, problems, loc)
-            if word is None:
-                continue
-            rows.append(vec)  # type: ignore[union-attr]
-            words.append(word)
-            if max_words is not None and len(words) >= max_words:
+            if kept.add(word_b, vec, loc):
                 hit_limit = True
                 break
     if dim is None and declared is None:
         raise InputError(f"{where}: the file is empty")
-    if not words:
+    if not kept.words:
         raise problems.nothing_read()
     if declared is not None and not hit_limit and data_lines != declared:
         problems("count_mismatch", "1", f"the header announces {declared} vectors but the file has {data_lines} (truncated or edited?)")
     kind = "word2vec" if declared is not None else "glove"
-    meta = {"format": kind, "source": where, "dim": dim, "count": len(words), "stopped_at_max_words": hit_limit}
-    return RawVectors(words, rows.finish(), problems.record(meta))
+    meta = {"format": kind, "source": where, "dim": dim, "count": len(kept.words), "stopped_at_max_words": hit_limit}
+    return RawVectors(kept.words, kept.rows.finish(), problems.record(meta))  # type: ignore[union-attr]
 
 
 # -------------------------------------------------------------------------------- word2vec binary
@@ -247,7 +251,7 @@ def read_word2vec_binary(path: Path, max_words: int | None = None, errors: str =
         cap = declared if max_words is None else min(declared, max_words)
         if path.suffix != ".gz":
             cap = min(cap, path.stat().st_size // (width + 2) + 1)
-        rows, words = _RowBuffer(dim, dtype, capacity=max(1, cap)), []
+        kept = _Entries(problems, max_words, _RowBuffer(dim, dtype, capacity=max(1, cap)))
         buf, pos, eof = b"", 0, False
         for entry in range(declared):
             while True:
@@ -264,30 +268,12 @@ def read_word2vec_binary(path: Path, max_words: int | None = None, errors: str =
             word_b = buf[pos:space].lstrip(b"\n")  # word2vec writes a newline after each vector
             vec = np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1)
             pos = space + 1 + width
-            loc = f"entry {entry + 1}"
-            if not np.isfinite(vec).all():
-                problems("nonfinite", loc, f"the vector of {word_b[:40]!r} contains NaN or Inf")
-                continue
-            word = _decode(word_b, problems, loc)
-            if word is None:
-                continue
-            rows.append(vec)
-            words.append(word)
-            if max_words is not None and len(words) >= max_words:
+            if kept.add(word_b, vec, f"entry {entry + 1}"):
                 break
-    if not words:
+    if not kept.words:
         raise problems.nothing_read()
-    meta = {"format": "word2vec-binary", "source": where, "dim": dim, "count": len(words)}
-    return RawVectors(words, rows.finish(), problems.record(meta))
-
-
-def write_word2vec_binary(path: Path, words: Sequence[str], matrix: np.ndarray) -> None:
-    """word2vec binary: header, then `word b' ' float32 x D b'\\n'` per word."""
-    _check_words(words, path)
-    with open(path, "wb") as f:
-        f.write(f"{len(words)} {matrix.shape[1]}\n".encode())
-        for i, w in enumerate(words):
-            f.write(w.encode("utf-8") + b" " + np.asarray(matrix[i], dtype="<f4").tobytes() + b"\n")
+    meta = {"format": "word2vec-binary", "source": where, "dim": dim, "count": len(kept.words)}
+    return RawVectors(kept.words, kept.rows.finish(), problems.record(meta))
 
 
 # -------------------------------------------------------------------------------- fastText .bin
@@ -362,7 +348,7 @@ def drop_nonfinite(words: list[str], matrix: np.ndarray, meta: dict, problems: P
     return words, matrix, problems.record(meta)
 
 
-# ------------------------------------------------------------------------------ detection, text out
+# ------------------------------------------------------------------------------------ detection
 
 
 def detect_format(path: Path) -> str:
@@ -384,24 +370,3 @@ def detect_format(path: Path) -> str:
     if suffix == ".bin" or path.name.lower().endswith(".bin.gz"):
         return "word2vec-binary"
     return "text"
-
-
-def _check_words(words: Iterable[str], path: Path) -> None:
-    for i, w in enumerate(words):
-        if not w or any(c in w for c in " \t\n\r\x0b\x0c"):
-            raise InputError(f"cannot write {path}: word {i} ({w!r}) is empty or contains ASCII whitespace, which text "
-                             "vector formats cannot represent; save in the textseq directory format instead")
-
-
-def write_text(path: Path, words: Sequence[str], matrix: np.ndarray, header: bool) -> None:
-    """GloVe text (header=False) or word2vec text (header=True); gzipped when the name ends in .gz.
-    Numbers are written in their shortest form that reads back to the same float32."""
-    _check_words(words, path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    step = max(1, BLOCK_BYTES // max(1, matrix.shape[1] * 4))
-    with opener(path, "wt", encoding="utf-8", newline="\n") as f:
-        if header:
-            f.write(f"{len(words)} {matrix.shape[1]}\n")
-        for start in range(0, len(words), step):
-            block = np.asarray(matrix[start:start + step], dtype=np.float32)
-            f.write("".join(f"{w} {' '.join(map(str, row))}\n" for w, row in zip(words[start:start + step], block)))

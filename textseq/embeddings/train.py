@@ -5,7 +5,7 @@ The token file (one document per line, tokens joined by single spaces) is writte
 (pipeline fingerprint, sources, limits) and cached; gensim's `corpus_file` path and the GloVe
 counter both read it. Methods are looked up by name in METHODS, each a function
 
-    (token_file, config, work_dir, progress) -> TrainedVectors
+    (token_file, config, work_dir, progress) -> RawVectors (words, float32 vectors, numbers for meta.json)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from textseq.config import StrictModel, dump_config, load_config
+from textseq.embeddings.formats import FastTextSubwords, RawVectors
 from textseq.embeddings.gensim_train import FastTextConfig, Word2VecConfig
 from textseq.embeddings.glove import GloveConfig
 from textseq.embeddings.vectors import Vectors
@@ -34,17 +35,7 @@ DEFAULT_PIPELINE = "embeddings"  # the preprocess preset (configs/preprocess/emb
 TOKEN_FILE_FORMAT = 1
 
 
-@dataclass
-class TrainedVectors:
-    """What a method returns: aligned words and float32 vectors, plus numbers for meta.json."""
-
-    words: list[str]
-    vectors: np.ndarray  # (V, D) float32
-    stats: dict[str, Any] = field(default_factory=dict)
-    extra_files: list[str] = field(default_factory=list)  # written into the output directory
-
-
-Method = Callable[[Path, "EmbedConfig", Path, bool], TrainedVectors]
+Method = Callable[[Path, "EmbedConfig", Path, bool], RawVectors]
 METHODS: Registry[Method] = Registry("embedding method")
 
 
@@ -109,19 +100,20 @@ def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool
     token_file, corpus_stats = prepare_token_file(config, pipeline, progress=progress)
     prep_seconds = time.perf_counter() - started
     trained = METHODS.get(config.method)(token_file, config, out, progress)
-    if not np.isfinite(trained.vectors).all():
+    if not np.isfinite(trained.matrix).all():
         raise InputError(f"{config.method} produced non-finite vectors; lower the learning rate")
     dump_config(config, out / "config.yaml")
     meta = {
-        "textseq": __version__, "method": config.method, "dim": int(trained.vectors.shape[1]),
+        "textseq": __version__, "method": config.method, "dim": int(trained.matrix.shape[1]),
         "vocab_size": len(trained.words), "corpus": config.corpus, "pipeline": pipeline.spec(),
         "pipeline_fingerprint": pipeline.fingerprint(), "token_file": str(token_file), **corpus_stats,
-        "preprocess_seconds": round(prep_seconds, 3), **trained.stats,
-        "files": ["vectors.npy", "vocab.txt", "meta.json", "config.yaml", *trained.extra_files],
+        "preprocess_seconds": round(prep_seconds, 3), **trained.meta,
+        # a subword model was written into the output directory as fasttext.bin
+        "files": ["vectors.npy", "vocab.txt", "meta.json", "config.yaml", *(["fasttext.bin"] if trained.subword else [])],
         "config": config.model_dump(mode="json"),
     }
     # Vectors.save writes vectors.npy + vocab.txt + meta.json (numpy and JSON, never a pickle).
-    Vectors(trained.words, trained.vectors, meta).save(out)
+    Vectors(trained.words, trained.matrix, meta).save(out)
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     return EmbedResult(out, meta)
 
@@ -236,7 +228,7 @@ def _epoch_bar(progress: bool, total: int, desc: str) -> Any:
 
 
 @METHODS.register("glove")
-def _train_glove(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> TrainedVectors:
+def _train_glove(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> RawVectors:
     import shutil
     import tempfile
 
@@ -270,7 +262,7 @@ def _train_glove(token_file: Path, config: EmbedConfig, work_dir: Path, progress
         "words_per_second": round(vocab.total_tokens * cfg.epochs / result.seconds) if result.seconds > 0 else None,
         "losses": [round(x, 6) for x in result.losses],
     }
-    return TrainedVectors(vocab.words, result.vectors, stats)
+    return RawVectors(vocab.words, result.vectors, stats)
 
 
 def _gensim_stats(result: Any) -> dict[str, Any]:
@@ -280,19 +272,20 @@ def _gensim_stats(result: Any) -> dict[str, Any]:
 
 
 @METHODS.register("word2vec")
-def _train_word2vec(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> TrainedVectors:
+def _train_word2vec(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> RawVectors:
     from textseq.embeddings.gensim_train import train_word2vec
 
     with _epoch_bar(progress, config.word2vec.epochs, "word2vec") as bar:
         result = train_word2vec(token_file, config.word2vec, on_epoch=lambda e: bar.update(1))
-    return TrainedVectors(result.words, result.vectors, _gensim_stats(result))
+    return RawVectors(result.words, result.vectors, _gensim_stats(result))
 
 
 @METHODS.register("fasttext")
-def _train_fasttext(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> TrainedVectors:
+def _train_fasttext(token_file: Path, config: EmbedConfig, work_dir: Path, progress: bool) -> RawVectors:
     from textseq.embeddings.gensim_train import save_fasttext_bin, train_fasttext
 
     with _epoch_bar(progress, config.fasttext.epochs, "fasttext") as bar:
         result = train_fasttext(token_file, config.fasttext, on_epoch=lambda e: bar.update(1))
     save_fasttext_bin(result.model, work_dir / "fasttext.bin")
-    return TrainedVectors(result.words, result.vectors, _gensim_stats(result), extra_files=["fasttext.bin"])
+    subword = FastTextSubwords(work_dir / "fasttext.bin", result.model.wv)
+    return RawVectors(result.words, result.vectors, _gensim_stats(result), subword)

@@ -4,7 +4,7 @@
                             formats (text, word2vec/fastText binary) are parsed in formats.py, the
                             numpy + vocab.txt layouts at the end of this module
     Vectors.save(dir)       vectors.npy + vocab.txt + meta.json: numpy and JSON, never a pickle
-    Vectors.save_text(path) GloVe or word2vec text, or word2vec binary, for other tools
+    Vectors.save_text(path) GloVe or word2vec text, or word2vec binary, for other tools (writers.py)
 
 Duplicate words (some published files have them) keep every row, but lookups use the first
 occurrence, as gensim and GloVe's own tools do; the number of duplicates is in `meta["duplicates"]`.
@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from textseq.embeddings import formats
+from textseq.embeddings import formats, writers
 from textseq.errors import ConfigError, InputError
 
 TEXT_FORMATS = {"glove": False, "word2vec": True}  # format -> writes a header
@@ -178,9 +178,9 @@ class Vectors:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if format == "word2vec-binary":
-            formats.write_word2vec_binary(path, self.words, self.matrix)
+            writers.write_word2vec_binary(path, self.words, self.matrix)
         elif format in TEXT_FORMATS:
-            formats.write_text(path, self.words, self.matrix, header=TEXT_FORMATS[format])
+            writers.write_text(path, self.words, self.matrix, header=TEXT_FORMATS[format])
         else:
             raise ConfigError(f"unknown text vector format {format!r}; valid: glove, word2vec, word2vec-binary")
         return path

@@ -11,19 +11,14 @@ Names load lazily, so `import textseq.lm` does not import torch.
 
 from __future__ import annotations
 
-from textseq.lazy import lazy_exports
+from textseq.lazy import by_submodule, lazy_exports
 
-_EXPORTS = {
-    "LMJobConfig": "textseq.lm.config",
-    "load_job_config": "textseq.lm.config",
-    "LMTask": "textseq.lm.task",
-    "train_lm": "textseq.lm.task",
-    "LMResult": "textseq.lm.task",
-    "load_lm": "textseq.lm.inference",
-    "generate_text": "textseq.lm.inference",
-    "evaluate_lm": "textseq.lm.inference",
-    "gradient_probe": "textseq.lm.probe",
-    "plot": "textseq.lm.plots",
-}
+_EXPORTS = by_submodule(__name__, {
+    "config": ("LMJobConfig", "load_job_config"),
+    "task": ("LMTask", "train_lm", "LMResult"),
+    "inference": ("load_lm", "generate_text", "evaluate_lm"),
+    "probe": ("gradient_probe",),
+    "plots": ("plot",),
+})
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -22,7 +22,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 from textseq.config import StrictModel, load_config
 from textseq.models.lm import LMConfig
 from textseq.models.recurrent import CELLS
-from textseq.train.config import TrainConfig
+from textseq.train.config import TrainConfig, follow_seed
 
 
 class CharOptions(StrictModel):
@@ -138,10 +138,7 @@ class LMJobConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_seed(self) -> "LMJobConfig":
-        if "seed" in self.train.model_fields_set and self.train.seed != self.seed:
-            raise ValueError(f"train.seed ({self.train.seed}) differs from seed ({self.seed}); set only the top-level seed")
-        if self.train.seed != self.seed:
-            self.train.seed = self.seed
+        follow_seed(self.train, self.seed)
         return self
 
     def lm_config(self, vocab_size: int) -> LMConfig:

@@ -30,21 +30,14 @@ def random_embedder(vocab_size: int, emb_dim: int, weights: torch.Tensor | None 
     """A freshly initialised nn.Embedding; `weights`, when given, overrides the init."""
     emb = nn.Embedding(vocab_size, emb_dim)
     nn.init.uniform_(emb.weight, -0.1, 0.1)
-    if weights is not None:
-        _copy_matrix(emb, weights)
-    return emb
+    return emb if weights is None else _copy_matrix(emb, weights)
 
 
 @EMBEDDERS.register("pretrained")
 def pretrained_embedder(vocab_size: int, emb_dim: int, weights: torch.Tensor | None = None,
                         module: nn.Module | None = None) -> nn.Module:
     """nn.Embedding initialised from a (V, E) matrix (rows of unknown words as `embedding_matrix` made them)."""
-    if weights is None:
-        raise ConfigError("embedder=pretrained needs embedding_weights, a (vocab_size, emb_dim) tensor "
-                          "(see textseq.embeddings.align.embedding_matrix)")
-    emb = nn.Embedding(vocab_size, emb_dim)
-    _copy_matrix(emb, weights)
-    return emb
+    return _copy_matrix(nn.Embedding(vocab_size, emb_dim), weights)
 
 
 @EMBEDDERS.register("charngram")
@@ -63,12 +56,17 @@ def given_embedder(vocab_size: int, emb_dim: int, weights: torch.Tensor | None =
     return module
 
 
-def _copy_matrix(emb: nn.Embedding, weights: torch.Tensor) -> None:
+def _copy_matrix(emb: nn.Embedding, weights: torch.Tensor | None) -> nn.Embedding:
+    """`emb` holding `weights` in place of its initial values; they must be given, in its shape."""
+    if weights is None:
+        raise ConfigError("embedder=pretrained needs embedding_weights, a (vocab_size, emb_dim) tensor "
+                          "(see textseq.embeddings.align.embedding_matrix)")
     if tuple(weights.shape) != tuple(emb.weight.shape):
         raise ConfigError(f"embedding_weights has shape {tuple(weights.shape)}, "
                           f"but the config asks for (vocab_size, emb_dim) = {tuple(emb.weight.shape)}")
     with torch.no_grad():
         emb.weight.copy_(weights)
+    return emb
 
 
 def make_embedder(name: str, vocab_size: int, emb_dim: int, weights: torch.Tensor | None = None,

@@ -14,6 +14,7 @@ Every pooling returns (pooled (B, F'), weights (B, T) or None), F' being its `ou
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -27,57 +28,41 @@ POOLINGS: Registry[PoolingFactory] = Registry("pooling")
 Pooled = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
-@POOLINGS.register("last")
-class LastPooling(nn.Module):
-    """Pass through the encoder's final states, already gathered per sequence length."""
+def _final_states(name: str, last: torch.Tensor | None) -> torch.Tensor:
+    # the final states are computed by the encoder; the bag model has none
+    if last is None:
+        raise ConfigError(f"pooling={name} needs an encoder that returns final states (not the bag model)")
+    return last  # (B, F)
 
-    def __init__(self, dim: int, attention_dim: int = 0) -> None:
+
+Reduce = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]  # (outputs, mask, last) -> (B, F')
+
+
+class FixedPooling(nn.Module):
+    """A pooling without parameters: `reduce(outputs, mask, last)`, `width` times the feature size."""
+
+    def __init__(self, reduce: Reduce, width: int, dim: int, attention_dim: int = 0) -> None:
         super().__init__()
-        self.output_size = dim
+        self.reduce, self.output_size = reduce, width * dim
 
     def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
-        if last is None:
-            raise ConfigError("pooling=last needs an encoder that returns final states (not the bag model)")
-        return last, None  # (B, F)
+        return self.reduce(outputs, mask, last), None
 
 
-@POOLINGS.register("mean")
-class MeanPooling(nn.Module):
-    """Masked mean over time."""
-
-    def __init__(self, dim: int, attention_dim: int = 0) -> None:
-        super().__init__()
-        self.output_size = dim
-
-    def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
-        return masked_mean(outputs, mask), None
+def _concat(outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
+    # the last state alone forgets early tokens, the reductions keep them; ULMFiT's classifier head reads this
+    return torch.cat([_final_states("concat", last), masked_max(outputs, mask), masked_mean(outputs, mask)], dim=-1)
 
 
-@POOLINGS.register("max")
-class MaxPooling(nn.Module):
-    """Masked max over time."""
-
-    def __init__(self, dim: int, attention_dim: int = 0) -> None:
-        super().__init__()
-        self.output_size = dim
-
-    def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
-        return masked_max(outputs, mask), None
-
-
-@POOLINGS.register("concat")
-class ConcatPooling(nn.Module):
-    """[final states ; masked max ; masked mean]: the last state alone forgets early tokens, the
-    reductions keep them; ULMFiT's classifier head reads this."""
-
-    def __init__(self, dim: int, attention_dim: int = 0) -> None:
-        super().__init__()
-        self.output_size = 3 * dim
-
-    def forward(self, outputs: torch.Tensor, mask: torch.Tensor, last: torch.Tensor | None = None) -> Pooled:
-        if last is None:
-            raise ConfigError("pooling=concat needs an encoder that returns final states (not the bag model)")
-        return torch.cat([last, masked_max(outputs, mask), masked_mean(outputs, mask)], dim=-1), None  # (B, 3F)
+# name -> (output width in feature sizes, reduction over time)
+_FIXED: dict[str, tuple[int, Reduce]] = {
+    "last": (1, lambda outputs, mask, last: _final_states("last", last)),
+    "mean": (1, lambda outputs, mask, last: masked_mean(outputs, mask)),
+    "max": (1, lambda outputs, mask, last: masked_max(outputs, mask)),
+    "concat": (3, _concat),
+}
+for _name, (_width, _reduce) in _FIXED.items():
+    POOLINGS.register(_name)(partial(FixedPooling, _reduce, _width))
 
 
 @POOLINGS.register("attention")

@@ -4,8 +4,8 @@ Names are imported lazily, so `textseq.text.commands` (read by `textseq --help`)
 numpy and pydantic.
 """
 
-from textseq.lazy import lazy_exports
+from textseq.lazy import by_submodule, lazy_exports
 
-_EXPORTS = {name: "textseq.text.base" for name in ("STAGES", "Stage", "Token", "stage_from_spec", "token_texts")}
+_EXPORTS = by_submodule(__name__, {"base": ("STAGES", "Stage", "Token", "stage_from_spec", "token_texts")})
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -6,20 +6,18 @@ does not pull in the trainer, tqdm or safetensors.
 
 from __future__ import annotations
 
-from textseq.lazy import lazy_exports
+from textseq.lazy import by_submodule, lazy_exports
 
-_EXPORTS = {
-    "Trainer": "textseq.train.trainer",
-    "FitResult": "textseq.train.trainer",
-    "TrainConfig": "textseq.train.config",
-    "Callback": "textseq.train.callbacks",
-    "load_checkpoint": "textseq.train.checkpoint",
-    "evaluate_batches": "textseq.train.metrics",
-    "read_metrics": "textseq.train.metrics",
-    "resolve_device": "textseq.train.device",
-    "seed_everything": "textseq.train.serialize",
-    "grad_through_time": "textseq.train.diagnostics",
-    "plot_run": "textseq.train.plot",
-}
+_EXPORTS = by_submodule(__name__, {
+    "trainer": ("Trainer", "FitResult"),
+    "config": ("TrainConfig",),
+    "callbacks": ("Callback",),
+    "checkpoint": ("load_checkpoint",),
+    "metrics": ("evaluate_batches", "read_metrics"),
+    "device": ("resolve_device",),
+    "serialize": ("seed_everything",),
+    "diagnostics": ("grad_through_time",),
+    "plot": ("plot_run",),
+})
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

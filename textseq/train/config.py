@@ -101,3 +101,11 @@ class TrainConfig(StrictModel):
     def checkpoint_interval(self) -> int:
         """Optimizer steps between checkpoints."""
         return self.checkpoint_every or self.eval_every
+
+
+def follow_seed(train: TrainConfig, seed: int) -> None:
+    """Give `train` the job's top-level `seed`; a train.seed set to another value is an error."""
+    if "seed" in train.model_fields_set and train.seed != seed:
+        raise ValueError(f"train.seed ({train.seed}) differs from seed ({seed}); set only the top-level seed")
+    if train.seed != seed:
+        train.seed = seed

@@ -15,6 +15,8 @@ from typing import Any, Iterator, Protocol, runtime_checkable
 
 import torch
 
+from textseq.errors import ConfigError
+
 
 @dataclass
 class StepOutput:
@@ -47,6 +49,14 @@ class Batches(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def check_batch_state(state: dict[str, Any], mine: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Refuse a saved batch position whose settings (`keys`) differ from these batches' own `mine`:
+    resuming it would silently walk a different sequence of batches."""
+    for key in keys:
+        if key in state and state[key] != mine[key]:
+            raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine[key]!r}")
 
 
 def batch_to(batch: Any, device: torch.device) -> Any:

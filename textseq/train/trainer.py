@@ -19,7 +19,6 @@ one step for step.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -44,6 +43,7 @@ from textseq.train.monitor import Improvement
 from textseq.train.optim import LRSchedule, build_optimizer
 from textseq.train.protocol import Batches, batch_to, detach_state
 from textseq.train.serialize import capture_rng, restore_rng, seed_everything
+from textseq.train.trainer_state import restore_trainer_state, trainer_state
 
 log = logging.getLogger(__name__)
 
@@ -150,18 +150,8 @@ class Trainer:
             for problem in problems:
                 log.warning(f"skipping a damaged checkpoint: {problem}")
         loaded = ckpt.load_checkpoint(chosen, self.model, self.optimizer, self.device)
-        t = loaded.trainer
-        self.step, self.epoch, self.mid_epoch = int(t["step"]), int(t["epoch"]), bool(t["mid_epoch"])
-        self.elapsed_before = float(t["elapsed"])
-        self.best.load_state_dict(t["best"])
-        if self.early is not None and t.get("early_stopping"):
-            self.early.load_state_dict(t["early_stopping"])
-        self.schedule.load_state_dict(t["schedule"])
-        if self.scaler.is_enabled() and t.get("scaler"):
-            self.scaler.load_state_dict(t["scaler"])
-        self.train_data.load_state_dict(t["data"])
+        restore_trainer_state(self, loaded.trainer)
         self.state = loaded.carried_state
-        self._resume_rng = t["rng"]  # restored at fit() start, so nothing in between can draw from it
         self.last_checkpoint, self._saved_step = chosen, self.step
         self._resumed = True
         return chosen
@@ -370,23 +360,8 @@ class Trainer:
         is_best, self._new_best = self._new_best, False
         if not self.dist.is_main:
             return
-        data_state = self.train_data.state_dict()
-        try:
-            json.dumps(data_state)
-        except (TypeError, ValueError):
-            raise TextseqError(f"{type(self.train_data).__name__}.state_dict() must return plain JSON data") from None
-        state = {
-            "step": self.step, "epoch": self.epoch, "mid_epoch": self.mid_epoch,
-            "elapsed": self.elapsed_before + time.monotonic() - self._t0,
-            "best": self.best.state_dict(),
-            "early_stopping": self.early.state_dict() if self.early else None,
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "data": data_state, "rng": capture_rng(),
-            "config": self.cfg.model_dump(mode="json"),
-        }
         path = ckpt.save_checkpoint(self.run_dir, self.step, model=self.model, optimizer=self.optimizer,
-                                    carried_state=self.state, trainer_state=state, extra=self.extra,
+                                    carried_state=self.state, trainer_state=trainer_state(self), extra=self.extra,
                                     keep_last=self.cfg.keep_last, is_best=is_best)
         self.last_checkpoint, self._saved_step = path, self.step
         self._emit("on_checkpoint", path)

@@ -1,0 +1,52 @@
+"""What a checkpoint's trainer.json holds about the Trainer, written and read back in one place, so
+the two directions cannot drift apart: progress (step, epoch, position in the epoch, time trained),
+the best-metric and early-stopping trackers, the lr schedule, the fp16 scaler, the data position,
+the RNG states and the train config. A resumed run restores all of it and repeats an uninterrupted
+one step for step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from textseq.errors import TextseqError
+from textseq.train.serialize import capture_rng
+
+if TYPE_CHECKING:
+    from textseq.train.trainer import Trainer
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """The trainer's resumable state as plain JSON data (the data's state_dict() must be JSON too)."""
+    data_state = trainer.train_data.state_dict()
+    try:
+        json.dumps(data_state)
+    except (TypeError, ValueError):
+        raise TextseqError(f"{type(trainer.train_data).__name__}.state_dict() must return plain JSON data") from None
+    return {
+        "step": trainer.step, "epoch": trainer.epoch, "mid_epoch": trainer.mid_epoch,
+        "elapsed": trainer.elapsed_before + time.monotonic() - trainer._t0,
+        "best": trainer.best.state_dict(),
+        "early_stopping": trainer.early.state_dict() if trainer.early else None,
+        "schedule": trainer.schedule.state_dict(),
+        "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None,
+        "data": data_state, "rng": capture_rng(),
+        "config": trainer.cfg.model_dump(mode="json"),
+    }
+
+
+def restore_trainer_state(trainer: Trainer, t: dict[str, Any]) -> None:
+    """Put back what `trainer_state` saved. The RNG states wait in `trainer._resume_rng` until fit()
+    starts, so nothing in between can draw from them."""
+    trainer.step, trainer.epoch, trainer.mid_epoch = int(t["step"]), int(t["epoch"]), bool(t["mid_epoch"])
+    trainer.elapsed_before = float(t["elapsed"])
+    trainer.best.load_state_dict(t["best"])
+    if trainer.early is not None and t.get("early_stopping"):
+        trainer.early.load_state_dict(t["early_stopping"])
+    trainer.schedule.load_state_dict(t["schedule"])
+    if trainer.scaler.is_enabled() and t.get("scaler"):
+        trainer.scaler.load_state_dict(t["scaler"])
+    trainer.train_data.load_state_dict(t["data"])
+    trainer._resume_rng = t["rng"]
