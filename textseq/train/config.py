@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from textseq.config import StrictModel
+from textseq.train.divergence import DivergenceConfig
 
 
 class OptimizerConfig(StrictModel):
@@ -82,6 +83,7 @@ class TrainConfig(StrictModel):
     monitor: str = "loss"
     monitor_mode: Literal["min", "max"] = "min"
     early_stopping: EarlyStoppingConfig | None = None
+    divergence: DivergenceConfig | None = DivergenceConfig()  # stop a finite but exploding run (None: off)
     keep_last: int = Field(3, ge=1)  # step-* checkpoints kept besides best/
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

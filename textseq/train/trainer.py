@@ -38,6 +38,7 @@ from textseq.train.callbacks import Callback
 from textseq.train.config import TrainConfig
 from textseq.train.device import DistInfo, autocast_context, check_precision, dist_info, resolve_device
 from textseq.train.diagnostics import grad_norms_by_layer
+from textseq.train.divergence import DivergenceGuard
 from textseq.train.metrics import MetricsLogger, RunningMeans, perplexity
 from textseq.train.monitor import Improvement
 from textseq.train.optim import LRSchedule, build_optimizer
@@ -120,6 +121,7 @@ class Trainer:
         self.best = Improvement(config.monitor_mode)
         es = config.early_stopping
         self.early = Improvement(es.mode, es.min_delta) if es else None
+        self.guard = DivergenceGuard(config.divergence) if config.divergence is not None else None
         # This invocation only.
         self.stop_reason: str | None = None
         self.last_checkpoint: Path | None = None
@@ -266,6 +268,9 @@ class Trainer:
         self.step += 1
         lr = self.optimizer.param_groups[0]["lr"]
         logs = {"loss": loss_sum / max(count, 1), "count": count, "lr": lr, "grad_norm": grad_norm}
+        verdict = self.guard.update(self.step, logs["loss"], grad_norm) if self.guard is not None else None
+        if verdict is not None:
+            raise self._diverged(verdict.reason, verdict.onset)
         self._bar.update(1)
         self._emit("on_step_end", self.step, logs)
         if log_now:
@@ -277,7 +282,9 @@ class Trainer:
         paused = time.perf_counter()
         if self.evaluate is not None and self.step % cfg.eval_every == 0:
             self._evaluate(final=False)
-        if self.step % cfg.checkpoint_interval == 0 or self._new_best:
+        if self.guard is not None and self.guard.in_streak:
+            self._new_best = False  # no checkpoint while gradients explode: the last one must predate it
+        elif self.step % cfg.checkpoint_interval == 0 or self._new_best:
             self._save()
         self._interval.exclude(time.perf_counter() - paused)  # items/sec measures training alone
         self._check_limits()
@@ -366,13 +373,17 @@ class Trainer:
         self.last_checkpoint, self._saved_step = path, self.step
         self._emit("on_checkpoint", path)
 
-    def _diverged(self, what: str) -> TextseqError:
-        where = f"{what} at step {self.step + 1} (epoch {self.epoch})"
+    def _diverged(self, what: str, onset: int | None = None) -> TextseqError:
+        """The error that stops a diverging run, naming the last checkpoint written before `onset`
+        (default: the step being taken); no checkpoint is written from the onset on."""
+        where = f"{what} (epoch {self.epoch})" if onset is not None else f"{what} at step {self.step + 1} (epoch {self.epoch})"
         if self.last_checkpoint is None:
-            return TextseqError(f"{where}; no checkpoint was written yet. Lower the lr or set clip_norm")
+            return TextseqError(f"{where}; no checkpoint was written yet. Lower the learning rate "
+                                "(--set train.optimizer.lr=...) or clip harder (--set train.clip_norm=...)")
         return TextseqError(
             f"{where}; the last good checkpoint is {self.last_checkpoint.name} in {self.last_checkpoint.parent}. "
-            "Resume from it with a lower lr or a smaller clip_norm"
+            "Resume from it (--resume) with a lower learning rate (--set train.optimizer.lr=...) or a smaller "
+            "--set train.clip_norm=..."
         )
 
     def _emit(self, event: str, *args: Any) -> None:

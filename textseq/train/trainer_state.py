@@ -1,6 +1,6 @@
 """What a checkpoint's trainer.json holds about the Trainer, written and read back in one place, so
 the two directions cannot drift apart: progress (step, epoch, position in the epoch, time trained),
-the best-metric and early-stopping trackers, the lr schedule, the fp16 scaler, the data position,
+the best-metric, early-stopping and divergence trackers, the lr schedule, the fp16 scaler, the data position,
 the RNG states and the train config. A resumed run restores all of it and repeats an uninterrupted
 one step for step.
 """
@@ -30,6 +30,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "elapsed": trainer.elapsed_before + time.monotonic() - trainer._t0,
         "best": trainer.best.state_dict(),
         "early_stopping": trainer.early.state_dict() if trainer.early else None,
+        "divergence": trainer.guard.state_dict() if trainer.guard else None,
         "schedule": trainer.schedule.state_dict(),
         "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None,
         "data": data_state, "rng": capture_rng(),
@@ -45,6 +46,8 @@ def restore_trainer_state(trainer: Trainer, t: dict[str, Any]) -> None:
     trainer.best.load_state_dict(t["best"])
     if trainer.early is not None and t.get("early_stopping"):
         trainer.early.load_state_dict(t["early_stopping"])
+    if trainer.guard is not None:
+        trainer.guard.load_state_dict(t.get("divergence"))
     trainer.schedule.load_state_dict(t["schedule"])
     if trainer.scaler.is_enabled() and t.get("scaler"):
         trainer.scaler.load_state_dict(t["scaler"])
