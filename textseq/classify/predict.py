@@ -135,13 +135,15 @@ def _as_texts(texts: Iterable[Any]) -> list[str]:
 def read_inputs(source: str, text_column: str = "text", label_column: str | None = None,
                 errors: str = "strict") -> tuple[list[str], list[str | None], list[str]]:
     """(texts, labels, row ids) of a text file (one document per line), CSV/TSV, JSONL, CORPUS:SPLIT or hf:..."""
-    from textseq.corpora.readers import iter_documents
+    from textseq.corpora.readers import ReadStats, iter_documents
 
-    texts, labels, ids = [], [], []
-    for doc in iter_documents(source, text_column=text_column, label_column=label_column, errors=errors):  # type: ignore[arg-type]
+    texts, labels, ids, stats = [], [], [], ReadStats()
+    for doc in iter_documents(source, text_column=text_column, label_column=label_column, errors=errors,  # type: ignore[arg-type]
+                              stats=stats):
         texts.append(doc.text)
         labels.append(doc.label if doc.label not in ("", None) else None)
         ids.append(doc.id)
+    stats.warn_skipped(source)
     return texts, labels, ids
 
 

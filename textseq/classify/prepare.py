@@ -65,15 +65,16 @@ class LabelledTexts:
 
 def read_split(source: str, data: DataSection, labelled: bool = True) -> LabelledTexts:
     """Read every document of `source`; missing columns are errors naming the file and column."""
-    from textseq.corpora.readers import iter_documents
+    from textseq.corpora.readers import ReadStats, iter_documents
 
-    out = LabelledTexts([], [], [])
+    out, stats = LabelledTexts([], [], []), ReadStats()
     docs = iter_documents(source, text_column=data.text_column, label_column=data.label_column if labelled else None,
-                          errors=data.errors)
+                          errors=data.errors, stats=stats)
     for doc in docs:
         out.texts.append(doc.text)
         out.labels.append(doc.label if doc.label not in ("", None) else None)
         out.ids.append(doc.id)
+    stats.warn_skipped(source)
     if not out.texts:
         raise InputError(f"{source}: no documents")
     return out

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import sys
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from textseq.errors import ConfigError, InputError
 
 Unit = Literal["line", "file", "auto"]
 Errors = Literal["strict", "replace", "skip"]
+log = logging.getLogger(__name__)
 UNITS = ("line", "file", "auto")
 ERRORS = ("strict", "replace", "skip")
 BOM = b"\xef\xbb\xbf"
@@ -56,7 +58,8 @@ class ReadStats:
     """Counts gathered while reading; pass one object to several reads to add them up."""
 
     documents: int = 0  # yielded
-    skipped: int = 0  # dropped: invalid bytes or JSON with errors="skip", or empty with skip_empty
+    skipped: int = 0  # dropped: invalid bytes, malformed rows with errors="skip", or empty with skip_empty
+    malformed: int = 0  # of those: rows with the wrong number of fields, missing columns or wrong types
     replaced: int = 0  # yielded with invalid bytes replaced by U+FFFD
     empty: int = 0  # no non-whitespace character (yielded or not)
     nul: int = 0  # containing at least one NUL character
@@ -64,8 +67,15 @@ class ReadStats:
 
     def summary(self) -> str:
         """'1,234 documents (5.6 MB); 0 skipped, 0 with replaced bytes, 3 empty, 0 with NUL'."""
-        return (f"{self.documents:,} documents ({self.bytes / 1e6:.1f} MB); {self.skipped:,} skipped, "
-                f"{self.replaced:,} with replaced bytes, {self.empty:,} empty, {self.nul:,} with NUL")
+        return (f"{self.documents:,} documents ({self.bytes / 1e6:.1f} MB); {self.skipped:,} skipped "
+                f"({self.malformed:,} malformed), {self.replaced:,} with replaced bytes, {self.empty:,} empty, "
+                f"{self.nul:,} with NUL")
+
+    def warn_skipped(self, source: str) -> None:
+        """One warning when anything was left out (errors="skip"), so nothing goes missing unsaid."""
+        if self.skipped:
+            log.warning(f"{source}: {self.skipped:,} document(s) skipped ({self.malformed:,} malformed rows, "
+                        f"{self.skipped - self.malformed:,} undecodable or empty)")
 
 
 class Reader:
@@ -73,6 +83,13 @@ class Reader:
 
     def __init__(self, errors: str, skip_empty: bool, stats: ReadStats) -> None:
         self.errors, self.skip_empty, self.stats = errors, skip_empty, stats
+
+    def malformed(self, message: str) -> None:
+        """A row that does not fit the file's shape: InputError (strict, replace) or skipped and counted."""
+        if self.errors != "skip":
+            raise InputError(message)
+        self.stats.skipped += 1
+        self.stats.malformed += 1
 
     def emit(self, text: str, doc_id: str, label: Any = None, replaced: bool = False) -> Document | None:
         s = self.stats
@@ -248,7 +265,6 @@ def _csv_docs(r: Reader, path: Path, shown: str, text_column: str, label_column:
         raise InputError(f"{shown}:1: unreadable header: {err}") from None
     text_idx = _column_index(header, text_column, shown)
     label_idx = _column_index(header, label_column, shown) if label_column else None
-    need = max(text_idx, label_idx or 0)
     prev_end = reader.line_num
     while True:
         bad_lines.clear()
@@ -261,10 +277,9 @@ def _csv_docs(r: Reader, path: Path, shown: str, text_column: str, label_column:
         start, prev_end = prev_end + 1, reader.line_num
         if not row:
             continue  # a blank line is not a record
-        if len(row) <= need:
-            if r.errors != "skip":
-                raise InputError(f"{shown}:{start}: row has {len(row)} fields, the header has {len(header)}")
-            r.stats.skipped += 1
+        if len(row) != len(header):  # an extra field would shift the columns after it: never guess
+            r.malformed(f"{shown}:{start}: row has {len(row)} fields, the header has {len(header)}"
+                        + (f" (an unquoted {delimiter!r} in a field?)" if len(row) > len(header) else ""))
             continue
         if bad_lines and r.errors == "skip":
             r.stats.skipped += 1
@@ -298,10 +313,8 @@ def _jsonl_docs(r: Reader, path: Path, shown: str, id_prefix: str, text_column: 
             if not isinstance(obj, dict):
                 raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
         except ValueError as err:
-            if r.errors == "skip":
-                r.stats.skipped += 1
-                continue
-            raise InputError(f"{shown}:{line}: malformed JSON line: {err}") from None
+            r.malformed(f"{shown}:{line}: malformed JSON line: {err}")
+            continue
         doc = _record(r, obj, f"{id_prefix}:{line}", f"{shown}:{line}", text_column, label_column, bad)
         if doc is not None:
             yield doc
@@ -331,16 +344,20 @@ def _json_array(r: Reader, path: Path, shown: str, text_column: str, label_colum
 def _record(r: Reader, obj: dict, doc_id: str, where: str, text_column: str, label_column: str | None, bad: bool) -> Document | None:
     for col in (text_column, label_column):
         if col is not None and col not in obj:
-            raise InputError(f"{where}: no column {col!r}; columns present: {', '.join(map(str, obj)) or '(none)'}")
-    text = obj[text_column]
-    if text is None:
-        text = ""
-    if not isinstance(text, str):
-        if r.errors == "skip":
-            r.stats.skipped += 1
+            r.malformed(f"{where}: no column {col!r}; columns present: {', '.join(map(str, obj)) or '(none)'}")
             return None
-        raise InputError(f"{where}: column {text_column!r} holds a {type(text).__name__}, expected a string")
-    return r.emit(text, doc_id, obj[label_column] if label_column else None, replaced=bad)
+    text = "" if obj[text_column] is None else obj[text_column]
+    label = obj[label_column] if label_column else None
+    if not isinstance(text, str):
+        r.malformed(f"{where}: column {text_column!r} holds a {type(text).__name__}, expected a string")
+        return None
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)  # 1.0 from a JSON writer that knows only floats is the class 1
+    if label is not None and not isinstance(label, (str, int)):  # bool is an int: true/false are labels too
+        r.malformed(f"{where}: column {label_column!r} holds the {type(label).__name__} {json.dumps(label)[:40]}, "
+                    "expected a string or an integer label")
+        return None
+    return r.emit(text, doc_id, label, replaced=bad)
 
 
 # ----------------------------------------------------------------------------- corpora

@@ -58,12 +58,15 @@ class TextCounter:
         self.text_column = data.text_column if data else "text"
         self.errors = data.errors if data else "strict"
         self.characters = self.bytes = self.documents = self.visible = 0
+        self.warned = False
 
     def __iter__(self) -> Iterator[str]:
-        from textseq.corpora.readers import iter_documents
+        from textseq.corpora.readers import ReadStats, iter_documents
 
         self.characters = self.bytes = self.documents = self.visible = 0
-        for doc in iter_documents(self.source, text_column=self.text_column, errors=self.errors):  # type: ignore[arg-type]
+        self.stats = ReadStats()
+        for doc in iter_documents(self.source, text_column=self.text_column, errors=self.errors,  # type: ignore[arg-type]
+                                  stats=self.stats):
             text = doc.text
             self.documents += 1
             self.characters += len(text) + 1
@@ -71,6 +74,9 @@ class TextCounter:
             if not self.visible and text.strip():
                 self.visible = 1
             yield text
+        if not self.warned:  # the codec pass and the encoding pass read the same rows: say it once
+            self.stats.warn_skipped(self.source)
+            self.warned = self.warned or bool(self.stats.skipped)
 
     def check_not_empty(self, what: str) -> None:
         """InputError when the source held no visible character at all (call after iterating)."""
