@@ -7,6 +7,7 @@ Messages go to stderr through textseq.log (-q/-v on every command); stdout carri
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `textseq` command; 2 on a TextseqError (one line on stderr), 130 on Ctrl-C."""
+    """Run one `textseq` command; 2 on a TextseqError, 1 on an OS error (one line on stderr each), 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     setup_logging(verbosity_of(args))
     try:
@@ -61,6 +62,31 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `textseq generate ... | head` closes stdout early
         return 0
+    except OSError as err:  # a full disk, a read-only or missing directory, a path too long: one line, no traceback
+        log.error("%s", describe_os_error(err))
+        return 1
+
+
+# errno -> what the user can do about it
+OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free some space or write somewhere else",
+    errno.EDQUOT: "free some space or write somewhere else",
+    errno.EACCES: "check the permissions, or write somewhere else",
+    errno.EPERM: "check the permissions, or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.EISDIR: "give a file name, not a directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ENAMETOOLONG: "use a shorter name",
+    errno.ENOENT: "check the path",
+}
+
+
+def describe_os_error(err: OSError) -> str:
+    """'PATH: No space left on device; free some space or write somewhere else'."""
+    where = err.filename if err.filename is not None else "(no path)"
+    reason = err.strerror or str(err)
+    advice = OS_ERROR_ADVICE.get(err.errno or 0)
+    return f"{where}: {reason}" + (f"; {advice}" if advice else "")
 
 
 if __name__ == "__main__":
