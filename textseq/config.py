@@ -175,17 +175,17 @@ def key_paths(model: type[BaseModel], prefix: str = "", sections: bool = True) -
 
 def closest_keys(typed: str, paths: list[str], n: int = 3) -> list[str]:
     """The valid dotted keys nearest to a mistyped one, best first: those ending in the same key
-    (`train.lr` -> train.optimizer.lr), then the closest spellings of the whole path and of its last key."""
+    (`train.lr` -> train.optimizer.lr, `trian.max_steps` -> train.max_steps), then those whose last
+    key is spelled alike (`model.hiden_size` -> model.hidden_size). Section names are not compared:
+    a shared `train.` would make every key of train look close."""
     leaf = typed.rsplit(".", 1)[-1]
 
-    def likeness(path: str) -> float:
-        return difflib.SequenceMatcher(None, typed, path).ratio()
+    def likeness(path: str) -> tuple[float, float]:
+        last = path.rsplit(".", 1)[-1]
+        return difflib.SequenceMatcher(None, leaf, last).ratio(), difflib.SequenceMatcher(None, typed, path).ratio()
 
-    same_leaf = sorted((p for p in paths if p.rsplit(".", 1)[-1] == leaf), key=likeness, reverse=True)
-    whole = difflib.get_close_matches(typed, paths, n=n, cutoff=0.7)
-    near_leaf = sorted((p for p in paths if difflib.get_close_matches(leaf, [p.rsplit(".", 1)[-1]], cutoff=0.75)),
-                       key=likeness, reverse=True)
-    return list(dict.fromkeys([*same_leaf, *whole, *near_leaf]))[:n]
+    near = [p for p in paths if difflib.get_close_matches(leaf, [p.rsplit(".", 1)[-1]], cutoff=0.75)]
+    return sorted(near, key=likeness, reverse=True)[:n]
 
 
 def validate(model: type[M], data: Any, where: str = "config", overrides: Iterable[Setter] = ()) -> M:
