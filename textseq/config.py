@@ -130,7 +130,8 @@ def _with_setters(where: str, loc: tuple[str, ...], setters: list[Setter]) -> st
 
 
 def _unknown_key_message(model: type[BaseModel], loc: tuple, setter: Setter | None) -> str:
-    """'unknown key; did you mean ...?; valid keys here: ...' for the unknown key at `loc`."""
+    """For the unknown key at `loc`: 'unknown key; did you mean --set KEY=VALUE?' when a --set gave
+    it and a close key exists, else 'unknown key; valid keys here: ... (did you mean KEY?)'."""
     valid = _valid_keys(model, loc[:-1])
     typed = ".".join(setter[0]) if setter else ".".join(str(p) for p in loc)
     close = closest_keys(typed, key_paths(model, sections=False))

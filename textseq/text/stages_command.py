@@ -15,8 +15,6 @@ import inspect
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
-
 HELP = "List the preprocessing stages a pipeline can use, with their options; or show one in full."
 
 
@@ -93,6 +91,8 @@ def _plain(value: Any) -> Any:
 
 def _yaml(value: Any) -> str:
     """One value as YAML flow text: `lower`, `true`, `null`, `[<url>, <email>]`, `'\\w+'`."""
+    import yaml  # here, not at the top: `textseq --help` imports every command module
+
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False,
                           width=1 << 16).strip()
     return text[:-3].strip() if text.endswith("\n...") else text
