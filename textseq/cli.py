@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 COMMANDS: dict[str, str] = {
     "corpora": "textseq.corpora.commands",
     "configs": "textseq.configs_command",
+    "stages": "textseq.text.stages_command",
     "preprocess": "textseq.text.commands",
     "embed": "textseq.embeddings.commands",
     "train-lm": "textseq.lm.commands.train_lm",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 KINDS = ("lm", "sentiment", "preprocess", "embed")  # folder names under configs/, in listing order
 SUFFIX = ".yaml"
+MAX_BYTES = 1_000_000  # the largest config file read; the shipped presets are under 3 kB
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,22 @@ def read_text(ref: str | Path, kind: str | None = None) -> tuple[str, str]:
     found = locate(ref, kind)
     if isinstance(found, Preset):
         return found.text(), f"preset {found.name} (configs/{found.relpath})"
+    return read_file(found, str(ref)), str(ref)
+
+
+def read_file(path: Path, where: str) -> str:
+    """A config file's UTF-8 text; one-line errors for a file too large, unreadable or not UTF-8.
+    At most MAX_BYTES + 1 bytes are read, whatever the file's size."""
     try:
-        return found.read_text(encoding="utf-8"), str(ref)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {where}") from None
     except OSError as err:
-        raise ConfigError(f"cannot read config file {ref}: {err.strerror or err}") from None
+        raise ConfigError(f"cannot read config file {where}: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"config file {where} is too large (over {MAX_BYTES:,} bytes; a config is a few kB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {where} is not UTF-8 text (byte {err.start}: {err.reason})") from None

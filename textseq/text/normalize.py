@@ -260,9 +260,11 @@ def _punctuation_regex(keep: str, symbols: bool, keep_placeholders: bool) -> re.
 
 @register_stage("punctuation")
 class Punctuation(TextStage):
-    """Remove punctuation (Unicode P*) and, with `symbols`, symbols (S*: $ + ^ © emoji), or turn each
-    run into one space (`mode="space"`). Characters in `keep` stay; placeholders like <url> stay
-    whole unless `keep_placeholders` is off."""
+    """Remove punctuation (and symbols), or turn each run of it into one space.
+
+    Punctuation is Unicode P*; with `symbols`, symbols (S*: $ + ^ © emoji) go too. `mode="space"`
+    turns each run into one space. Characters in `keep` stay; placeholders like <url> stay whole
+    unless `keep_placeholders` is off."""
 
     mode: Literal["remove", "space"] = "remove"
     keep: str = ""
@@ -319,9 +321,11 @@ def _control_repl(m: re.Match[str]) -> str:
 
 @register_stage("control_chars")
 class ControlChars(TextStage):
-    """Remove control and format characters (NUL, ESC sequences, BOM, bidi overrides, zero-width
-    space, soft hyphen, lone surrogates); map \\r\\n, \\r, U+2028, U+0085 to "\\n" and tabs and
-    Unicode spaces to " ". With `keep_joiners`, ZWJ/ZWNJ between non-ASCII chars stay (emoji, scripts)."""
+    """Remove control and format characters; unify line breaks and spaces.
+
+    Removed: NUL, ESC sequences, BOM, bidi overrides, zero-width space, soft hyphen, lone
+    surrogates. \\r\\n, \\r, U+2028, U+0085 become "\\n"; tabs and Unicode spaces become " ".
+    With `keep_joiners`, ZWJ/ZWNJ between non-ASCII chars stay (emoji, scripts)."""
 
     keep_joiners: bool = True
 
@@ -368,8 +372,9 @@ def _space_or_newline_repl(m: re.Match[str]) -> str:
 
 @register_stage("whitespace")
 class Whitespace(TextStage):
-    """Collapse each run of whitespace to one space (to "\\n" if it held a line break and
-    `keep_newlines` is on) and strip both ends."""
+    """Collapse each run of whitespace to one space and strip both ends.
+
+    With `keep_newlines`, a run that held a line break becomes "\\n" instead."""
 
     keep_newlines: bool = False
 

@@ -52,9 +52,10 @@ def _patterns_regex(upto: int = len(_PATTERNS)) -> re.Pattern[str]:
 
 @register_stage("patterns")
 class Patterns(TextStage):
-    """Keep, replace (with a placeholder token) or remove URLs, e-mails, mentions, hashtags, dates and
-    numbers. Dates: 2024-01-31, 31/01/2024, 01.31.2024, January 31, 2024, 31 Jan 2024. Numbers: 3,
-    3.50, 1,000, -2, 1e5, 50%; digits inside words (mp3, covid19) are left alone."""
+    """Keep, replace (with a placeholder) or remove URLs, e-mails, mentions, hashtags, dates, numbers.
+
+    Dates: 2024-01-31, 31/01/2024, 01.31.2024, January 31, 2024, 31 Jan 2024. Numbers: 3, 3.50,
+    1,000, -2, 1e5, 50%; digits inside words (mp3, covid19) are left alone."""
 
     urls: Policy = "replace"
     emails: Policy = "replace"

@@ -202,8 +202,10 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> SubwordModel:
 
 @register_stage("sentencepiece")
 class SentencePiece(Tokenizer):
-    """Subword pieces of a trained sentencepiece `model` (path to a .model file). Token text is the
-    piece ('\u2581the'); its span covers the characters it came from (possibly empty, see encode_spans)."""
+    """Subword pieces of a trained sentencepiece `model` (path to a .model file).
+
+    Token text is the piece ('\u2581the'); its span covers the characters it came from (possibly
+    empty, see encode_spans)."""
 
     model: str
 

@@ -52,6 +52,7 @@ PLACEHOLDERS = ("<url>", "<email>", "<user>", "<hashtag>", "<date>", "<num>")
 @register_stage("spacy_words")
 class SpacyWords(Tokenizer):
     """spaCy's rule-based tokenizer for `lang` (no trained model needed); whitespace tokens dropped.
+
     `keep_whole` strings (by default the `patterns` placeholders) are always single tokens."""
 
     lang: str = "en"
@@ -136,8 +137,10 @@ _PTB_QUOTE_SOURCES = ('"', "''", "``")
 
 @register_stage("nltk_treebank")
 class NltkTreebank(Tokenizer):
-    """NLTK's Penn Treebank word tokenizer. With `ptb_quotes` (the default) a '"' becomes `` or ''
-    as Treebank-trained models expect; the span always covers the original quote characters."""
+    """NLTK's Penn Treebank word tokenizer.
+
+    With `ptb_quotes` (the default) a '"' becomes `` or '' as Treebank-trained models expect; the
+    span always covers the original quote characters."""
 
     ptb_quotes: bool = True
 
@@ -184,8 +187,10 @@ def _source_pattern(word: str) -> Any:
 
 @register_stage("nltk_tweet")
 class NltkTweet(Tokenizer):
-    """NLTK's TweetTokenizer (keeps emoticons, hashtags, @handles, URLs together). Its tokens may be
-    rewritten (lowercased, shortened, unescaped); spans cover the original text they came from."""
+    """NLTK's TweetTokenizer: keeps emoticons, hashtags, @handles and URLs together.
+
+    Its tokens may be rewritten (lowercased, shortened, unescaped); spans cover the original text
+    they came from."""
 
     preserve_case: bool = True
     reduce_len: bool = False
@@ -336,8 +341,10 @@ def _trained_punkt(path: str, mtime: float) -> Any:
 
 @register_stage("punkt_sentences")
 class PunktSentences(Tokenizer):
-    """Sentences from NLTK's Punkt, which knows abbreviations ("Dr.", "p.m."), with pretrained
-    parameters for `language`, or trained unsupervised on `train_on` (a UTF-8 text file) when given."""
+    """Sentences from NLTK's Punkt, which knows abbreviations ("Dr.", "p.m.").
+
+    Punkt uses pretrained parameters for `language`, or is trained unsupervised on `train_on` (a
+    UTF-8 text file) when given."""
 
     language: str = "english"
     train_on: str | None = None
@@ -354,8 +361,10 @@ _GRAPHEME = regex.compile(r"\X")
 
 @register_stage("characters")
 class Characters(Tokenizer):
-    """One token per code point (`unit: char`) or per user-perceived character (`unit: grapheme`:
-    a base with its combining marks, a ZWJ emoji sequence, a flag, CR LF)."""
+    """One token per character: a code point (`unit: char`) or a grapheme (`unit: grapheme`).
+
+    A grapheme is a user-perceived character: a base with its combining marks, a ZWJ emoji
+    sequence, a flag, CR LF."""
 
     unit: Literal["char", "grapheme"] = "char"
     keep_whitespace: bool = True  # character LMs must learn to emit spaces and newlines

@@ -8,6 +8,7 @@ A record always has `split` ("train" or "valid"), `step` (optimizer steps done),
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ from torch import nn
 from textseq.train.protocol import batch_to, detach_state
 
 METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+
+log = logging.getLogger(__name__)
 
 
 def perplexity(mean_loss: float) -> float:
@@ -52,12 +56,7 @@ class MetricsLogger:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if tensorboard:
-            try:  # optional dependency: torch.utils.tensorboard imports the tensorboard package
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(Path(run_dir) / "tensorboard"))
-            except ImportError:
-                self._tb = None
+            self._tb = _tensorboard_writer(Path(run_dir) / TENSORBOARD_DIR)
 
     def truncate_after(self, step: int) -> None:
         """Drop records past `step` (written after the checkpoint a resumed run restarts from)."""
@@ -90,6 +89,19 @@ class MetricsLogger:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def _tensorboard_writer(path: Path) -> Any:
+    """A SummaryWriter for `path`, or None with one warning when the tensorboard package is missing
+    (it is optional: `pip install textseq[tensorboard]`; `make setup` installs it)."""
+    try:  # torch.utils.tensorboard imports the tensorboard package
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        log.warning("TensorBoard logging is on (train.tensorboard: true) but cannot start: %s. Install it with "
+                    "`pip install tensorboard` (or `pip install textseq[tensorboard]`), or set "
+                    "train.tensorboard: false; metrics still go to %s", err, METRICS_FILE)
+        return None
+    return SummaryWriter(str(path))
 
 
 class RunningMeans:
