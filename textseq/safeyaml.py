@@ -84,6 +84,15 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+def describe_yaml_error(err: yaml.YAMLError, where: str) -> str:
+    """One line: 'FILE:LINE:COLUMN: invalid YAML: PROBLEM (CONTEXT)' (PyYAML's own message spans five)."""
+    mark = getattr(err, "problem_mark", None)
+    at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    return f"{at}: invalid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def load(text: str, where: str) -> Any:
     """Parse YAML `text` (a config file or a --set value) within the limits; errors name `where`."""
     if len(text) > MAX_BYTES:
@@ -94,7 +103,7 @@ def load(text: str, where: str) -> Any:
     except _LimitError as err:
         raise RefusedError(f"{where}: refused: the YAML {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: invalid YAML: {err}") from None
+        raise ConfigError(describe_yaml_error(err, where)) from None
     finally:
         loader.dispose()
 

@@ -142,6 +142,8 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
 
 def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: bool | None,
                 callbacks: Sequence[Callback]) -> JobResult:
+    from importlib.util import find_spec
+
     from textseq.train.callbacks import TimeBudgetCosine
     from textseq.train.serialize import seed_everything
     from textseq.train.trainer import Trainer
@@ -156,7 +158,8 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     built = task.build(config, data, run_dir)
     log.info(built.summary)
     log.info(f"writing to {run_dir}: metrics.jsonl, checkpoints (step-*/, best/), report.json"
-             + (", tensorboard/" if train_cfg.tensorboard else "") + f"; `textseq plot {run_dir}` draws the curves")
+             + (", tensorboard/" if train_cfg.tensorboard and find_spec("tensorboard") else "")
+             + f"; `textseq plot {run_dir}` draws the curves")
     train_cfg, budget = TimeBudgetCosine.install(train_cfg)  # a run stopped by max_minutes still anneals
     show = sys.stderr.isatty() if progress is None else progress
     trainer = Trainer(built.model, train_cfg, built.batches, run_dir, evaluate=built.evaluate,
