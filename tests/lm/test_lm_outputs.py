@@ -1,0 +1,93 @@
+"""Run directories: a run writes only inside its directory, never through a planted symbolic link,
+and never over another run or the user's files without --force (or --resume)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from textseq.cli import main
+from textseq.train.checkpoint import list_checkpoints
+
+from .conftest import tiny_config
+
+
+def stderr_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_resume_replaces_linked_config_and_run_json(run_copy, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("config.yaml", "run.json"):  # links to valid copies: the resume reads them, then rewrites them
+        shutil.copy(run_copy / name, outside / name)
+        (run_copy / name).unlink()
+        (run_copy / name).symlink_to(outside / name)
+    before = {name: (outside / name).read_bytes() for name in ("config.yaml", "run.json")}
+    assert main(["train-lm", "-o", str(run_copy), "--resume", "--max-steps", "8", "--no-progress", "-q",
+                 "--set", "train.eval_every=4"]) == 0
+    for name, data in before.items():
+        assert (outside / name).read_bytes() == data  # the target outside the run is untouched
+        assert not (run_copy / name).is_symlink()
+    assert "eval_every: 4" in (run_copy / "config.yaml").read_text(encoding="utf-8")
+    assert json.loads((run_copy / "report.json").read_text(encoding="utf-8"))["step"] == 8
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "sample.txt", "report.json", "latest"])
+def test_resume_refuses_a_linked_run_file(run_copy, tmp_path, capsys, name):
+    outside = tmp_path / "elsewhere"
+    outside.write_text("mine\n", encoding="utf-8")
+    (run_copy / name).unlink()
+    (run_copy / name).symlink_to(outside)
+    assert main(["train-lm", "-o", str(run_copy), "--resume", "--max-steps", "8", "--no-progress"]) == 2
+    (line,) = stderr_lines(capsys)
+    assert f"{name} is a symbolic link" in line
+    assert outside.read_text(encoding="utf-8") == "mine\n"
+    assert [p.name for p in list_checkpoints(run_copy)][-1] == "step-000006"
+
+
+def test_a_run_with_checkpoints_needs_resume_or_force(run_copy, tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    argv = ["train-lm", "-c", str(config), "-o", str(run_copy), "--no-progress", "-q"]
+    assert main(argv) == 2
+    (line,) = stderr_lines(capsys)
+    assert str(run_copy) in line and "--resume" in line and "--force" in line
+    assert main([*argv, "--resume", "--force"]) == 2
+    assert "give one of them" in stderr_lines(capsys)[0]
+    # --force starts over: the old checkpoints and metrics go, the run trains from step 0
+    assert main([*argv, "--force", "--max-steps", "3"]) == 0
+    assert [p.name for p in list_checkpoints(run_copy)] == ["step-000003"]
+    steps = [json.loads(r)["step"] for r in (run_copy / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 3
+
+
+def test_a_non_empty_directory_that_is_no_run_needs_force(tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    argv = ["train-lm", "-c", str(config), "-o", str(target), "--no-progress", "-q", "--max-steps", "2"]
+    assert main(argv) == 2
+    (line,) = stderr_lines(capsys)
+    assert str(target) in line and "not empty" in line and "--force" in line
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--force"]) == 0
+    assert (target / "notes.txt").read_text(encoding="utf-8") == "my notes\n"
+    assert list_checkpoints(target)
+    (tmp_path / "file").write_text("x")
+    assert main(["train-lm", "-c", str(config), "-o", str(tmp_path / "file")]) == 2
+    assert "is a file" in stderr_lines(capsys)[0]
+
+
+def test_a_run_stopped_before_its_first_checkpoint_restarts(run_copy, tmp_path, caplog):
+    for p in [*list_checkpoints(run_copy), run_copy / "best"]:
+        shutil.rmtree(p)
+    for name in ("latest", "metrics.jsonl", "report.json", "sample.txt"):
+        (run_copy / name).unlink()
+    assert (run_copy / "data").is_dir() and (run_copy / "run.json").is_file()
+    caplog.set_level("INFO")
+    assert main(["train-lm", "-o", str(run_copy), "--resume", "--max-steps", "3", "--no-progress"]) == 0
+    assert "has no checkpoint yet" in caplog.text and "reusing the encoded data" in caplog.text
+    assert [p.name for p in list_checkpoints(run_copy)] == ["step-000003"]
