@@ -91,3 +91,14 @@ def test_a_run_stopped_before_its_first_checkpoint_restarts(run_copy, tmp_path, 
     assert main(["train-lm", "-o", str(run_copy), "--resume", "--max-steps", "3", "--no-progress"]) == 0
     assert "has no checkpoint yet" in caplog.text and "reusing the encoded data" in caplog.text
     assert [p.name for p in list_checkpoints(run_copy)] == ["step-000003"]
+
+
+def test_a_directory_of_prepared_data_alone_is_taken_as_a_run(run_copy, tmp_path, caplog):
+    shutil.copy(run_copy / "config.yaml", tmp_path / "job.yaml")
+    for p in run_copy.iterdir():
+        if p.name not in ("data", "codec.json"):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    caplog.set_level("INFO")
+    assert main(["train-lm", "-c", str(tmp_path / "job.yaml"), "-o", str(run_copy), "--max-steps", "2",
+                 "--no-progress"]) == 0
+    assert "reusing the encoded data" in caplog.text

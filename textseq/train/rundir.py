@@ -6,9 +6,10 @@
 
 A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing, unless
 forced, a directory that already holds checkpoints or other files) or checks that a resume is possible
-(same task and format, and no change to the config sections that shape data and model). Files are
-written atomically (textseq.fileio), so a symbolic link planted in a run directory is replaced,
-never written through.
+(same task and format, and no change to the config sections that shape data and model). A run
+writes inside its directory only: run.json and config.yaml are written atomically (textseq.fileio),
+so a symbolic link planted there is replaced, and a link in place of any other file a run writes
+(RUN_OUTPUTS) is refused before training starts.
 """
 
 from __future__ import annotations
@@ -132,9 +133,11 @@ def check_run_dir(run_dir: str | Path, resume: bool, force: bool) -> None:
     if resume:
         state = "does not exist" if not run_dir.exists() else f"holds no run (no checkpoints, no {RUN_FILE})"
         raise CheckpointError(f"nothing to resume: {run_dir} {state}")
-    if _has_files(run_dir) and not force:
-        raise TextseqError(f"{run_dir} is not empty and holds no textseq run; give --force to train into it anyway, "
-                           "or choose a new run directory")
+    foreign = _foreign_files(run_dir)
+    if foreign and not force:
+        shown = ", ".join(sorted(p.name for p in foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise TextseqError(f"{run_dir} is not empty ({shown}) and holds no textseq run; give --force to train into it "
+                           "anyway, or choose a new run directory")
 
 
 # What a training run writes besides its config and prepared data: what --force removes to start over.
@@ -167,9 +170,18 @@ def _refuse_links(run_dir: Path) -> None:
                                  "a link: remove the link (or choose a new run directory)")
 
 
-def _has_files(run_dir: Path) -> bool:
-    """Whether `run_dir` holds anything besides a lock file (the lock is taken before this check)."""
-    return run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
+# What a task prepares before training (codec or vocabulary, encoded splits): a directory holding only
+# these and RUN_OUTPUTS is a run's, e.g. one whose encoded data was copied in to be reused.
+PREPARED = ("config.yaml", "data", "codec.json", "subword.model", "pipeline.yaml", "vocab.json", "labels.json")
+
+
+def _foreign_files(run_dir: Path) -> list[Path]:
+    """What `run_dir` holds that no run writes (its lock file, prepared data and outputs aside)."""
+    if not run_dir.is_dir():
+        return []
+    known = {LOCK_FILE, RUN_FILE, *PREPARED}
+    return [p for p in run_dir.iterdir()
+            if p.name not in known and not any(p.match(pattern) for pattern in RUN_OUTPUTS)]
 
 
 def _check_unchanged(run_dir: Path, config: BaseModel, kind: RunKind, load_saved: Callable[[Path], BaseModel]) -> None:
