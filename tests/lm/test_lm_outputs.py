@@ -35,7 +35,7 @@ def test_resume_replaces_linked_config_and_run_json(run_copy, tmp_path):
     assert json.loads((run_copy / "report.json").read_text(encoding="utf-8"))["step"] == 8
 
 
-@pytest.mark.parametrize("name", ["metrics.jsonl", "sample.txt", "report.json", "latest"])
+@pytest.mark.parametrize("name", ["metrics.jsonl", "sample.txt", "report.json", "latest", "codec.json"])
 def test_resume_refuses_a_linked_run_file(run_copy, tmp_path, capsys, name):
     outside = tmp_path / "elsewhere"
     outside.write_text("mine\n", encoding="utf-8")

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     sub = parser.add_subparsers(dest="embed_command", metavar="ACTION", required=True)
     t = sub.add_parser("train", help="train GloVe / Word2Vec / FastText vectors from a config (configs/embed/*.yaml)")
-    t.add_argument("-c", "--config", required=True, metavar="CONFIG")
+    t.add_argument("-c", "--config", required=True, metavar="CONFIG",
+                   help="a preset name such as glove (see `textseq configs list --kind embed`) or a YAML file")
     t.add_argument("-o", "--output", "--out", dest="output", required=True, metavar="DIR",
                    help="output directory (vectors.npy, vocab.txt, meta.json); --out is the older spelling")
     t.add_argument("--force", action="store_true", help="write into DIR even when it is not empty")

@@ -9,7 +9,7 @@ forced, a directory that already holds checkpoints or other files) or checks tha
 (same task and format, and no change to the config sections that shape data and model). A run
 writes inside its directory only: run.json and config.yaml are written atomically (textseq.fileio),
 so a symbolic link planted there is replaced, and a link in place of any other file a run writes
-(RUN_OUTPUTS) is refused before training starts.
+(PREPARED, RUN_OUTPUTS) is refused before training starts.
 """
 
 from __future__ import annotations
@@ -159,11 +159,12 @@ def clear_run(run_dir: Path) -> None:
 
 
 def _refuse_links(run_dir: Path) -> None:
-    """InputError when a file the run appends to or renames into place is a symbolic link: training
-    writes inside RUN_DIR only, never through a link to somewhere else."""
+    """InputError when a file or folder the run prepares, appends to or renames into place is a symbolic
+    link: training writes inside RUN_DIR only, never through a link to somewhere else."""
     if not run_dir.is_dir():
         return
-    for pattern in RUN_OUTPUTS:
+    prepared = tuple(name for name in PREPARED if name != "config.yaml")  # config.yaml is replaced atomically
+    for pattern in (*prepared, *RUN_OUTPUTS):
         for path in run_dir.glob(pattern):
             if path.is_symlink():
                 raise InputError(f"{path} is a symbolic link; a run writes only inside its directory, never through "
