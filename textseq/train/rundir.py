@@ -6,10 +6,12 @@
 
 A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing, unless
 forced, a directory that already holds checkpoints or other files) or checks that a resume is possible
-(same task and format, and no change to the config sections that shape data and model). A run
-writes inside its directory only: run.json and config.yaml are written atomically (textseq.fileio),
-so a symbolic link planted there is replaced, and a link in place of any other file a run writes
-(PREPARED, RUN_OUTPUTS) is refused before training starts.
+(same task and format, and no change to the config sections that shape data and model).
+
+A run writes inside its directory only: run.json, config.yaml and the reports (ATOMIC) are written
+through a temporary file renamed into place, so a symbolic link planted at one of those names is
+replaced and its target left untouched; a link in place of any other file or folder a run writes
+or appends to (PREPARED, RUN_OUTPUTS) is refused before training starts.
 """
 
 from __future__ import annotations
@@ -145,6 +147,11 @@ RUN_OUTPUTS = ("step-*", "best", "best.old", "*.tmp", ".*.tmp", "latest", "metri
                "sample.txt", "eval_*.json", "train_config.yaml", "tensorboard", "plots")
 
 
+# Written whole through a temporary file renamed over them (textseq.fileio): a symbolic link planted
+# at one of these names is replaced by the new file, its target left untouched.
+ATOMIC = ("config.yaml", "sample.txt", "report.json", "eval_*.json", "train_config.yaml")
+
+
 def clear_run(run_dir: Path) -> None:
     """Remove the checkpoints, metrics and reports of an earlier run in `run_dir` (symbolic links are
     unlinked, never followed)."""
@@ -163,8 +170,9 @@ def _refuse_links(run_dir: Path) -> None:
     link: training writes inside RUN_DIR only, never through a link to somewhere else."""
     if not run_dir.is_dir():
         return
-    prepared = tuple(name for name in PREPARED if name != "config.yaml")  # config.yaml is replaced atomically
-    for pattern in (*prepared, *RUN_OUTPUTS):
+    for pattern in (*PREPARED, *RUN_OUTPUTS):
+        if pattern in ATOMIC:
+            continue
         for path in run_dir.glob(pattern):
             if path.is_symlink():
                 raise InputError(f"{path} is a symbolic link; a run writes only inside its directory, never through "
