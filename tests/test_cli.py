@@ -102,7 +102,7 @@ def test_an_error_is_one_line_on_stderr_and_nothing_on_stdout(capsys):
 
 def test_quiet_silences_info_and_verbose_shows_debug(small_text, tmp_path, capsys):
     out_file = tmp_path / "out.jsonl"
-    base = ["preprocess", "-i", str(small_text), "-o", str(out_file), "--jobs", "1"]
+    base = ["preprocess", "-i", str(small_text), "-o", str(out_file), "--jobs", "1", "--force"]
 
     assert main(base) == 0
     out, err = capsys.readouterr()

@@ -271,5 +271,8 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: Itera
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
-    """Write the resolved config as YAML (used next to every run and artefact)."""
-    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    """Write the resolved config as YAML (used next to every run and artefact), atomically: a symbolic
+    link at `path` is replaced, never written through."""
+    from textseq.fileio import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -20,7 +20,7 @@ def test_grad_probe_fresh_cells(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # with PyTorch's init the tanh RNN's gradient vanishes over 60 steps; the LSTM's cell state carries it further
     assert ratios["rnn"] < 1e-3 * ratios["lstm"], ratios
-    assert main(["grad-probe", "--cell", "rnn", "--init", "textseq", "--length", "60", "-o", str(png)]) == 0
+    assert main(["grad-probe", "--cell", "rnn", "--init", "textseq", "--length", "60", "-o", str(png), "--force"]) == 0
     assert _ratios(capsys.readouterr().out)["rnn"] > 1e-3  # orthogonal recurrent weights keep it alive at init
 
 

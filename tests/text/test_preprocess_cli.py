@@ -42,10 +42,11 @@ def test_invalid_utf8_policies(tmp_path, capsys):
     assert not out.exists()  # nothing half-written is left looking complete
 
     assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--errors", "replace"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "o.jsonl", "o.jsonl.pipeline.yaml"]
     assert len(read_jsonl(out)) == 4
     assert "1 with replaced bytes" in capsys.readouterr().err
 
-    assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--errors", "skip"]) == 0
+    assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--errors", "skip", "--force"]) == 0
     assert len(read_jsonl(out)) == 3
     assert "3 documents" in capsys.readouterr().err.splitlines()[-1]
 
@@ -60,7 +61,7 @@ def test_csv_with_labels_and_missing_column(tmp_path, capsys):
     recs = read_jsonl(out)
     assert [r["label"] for r in recs] == ["pos", "neg"]
     assert "not" in recs[0]["tokens"]
-    assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1"]) == 2
+    assert main(["preprocess", "-i", str(src), "-o", str(out), "--jobs", "1", "--force"]) == 2
     err = capsys.readouterr().err
     assert "r.csv" in err and "'text'" in err and "review" in err
 

@@ -54,11 +54,16 @@ def test_start_writes_run_json_and_config(tmp_path):
 
 
 def test_resume_rules(tmp_path):
-    run = open_run_dir(tmp_path / "run", Job(), KIND, resume=False, load_saved=load_saved)
     with pytest.raises(CheckpointError, match="nothing to resume"):
-        open_run_dir(run, Job(), KIND, resume=True, load_saved=load_saved)
+        open_run_dir(tmp_path / "empty", Job(), KIND, resume=True, load_saved=load_saved)
+    run = open_run_dir(tmp_path / "run", Job(), KIND, resume=False, load_saved=load_saved)
+    # stopped before its first checkpoint: both a resume and a new start begin it again
+    open_run_dir(run, Job(), KIND, resume=True, load_saved=load_saved)
+    open_run_dir(run, Job(data=Data(batch=8)), KIND, resume=False, load_saved=load_saved)
+    assert load_saved(run / "config.yaml") == Job(data=Data(batch=8))
+    open_run_dir(run, Job(), KIND, resume=False, load_saved=load_saved)
     fake_checkpoint(run)
-    with pytest.raises(TextseqError, match="already holds checkpoints"):
+    with pytest.raises(TextseqError, match=r"already holds checkpoints; resume it \(--resume\), start it over \(--force\)"):
         open_run_dir(run, Job(), KIND, resume=False, load_saved=load_saved)
     # train settings and the allowed data keys may change; the rest may not
     open_run_dir(run, Job(lr=0.01, data=Data(workers=3)), KIND, resume=True, load_saved=load_saved)

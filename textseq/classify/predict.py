@@ -171,17 +171,24 @@ def read_lines(stream: BinaryIO, name: str, errors: str = "strict") -> tuple[lis
     return texts, ids
 
 
-def evaluate_classifier(run_dir: str | Path, source: str, text_column: str = "text", label_column: str = "label",
+def evaluate_classifier(run_dir: str | Path, source: str, text_column: str | None = None, label_column: str | None = None,
                         unseen_labels: str = "error", checkpoint: str = "best", batch_size: int = PREDICT_BATCH,
                         workers: int = 0, errors: str = "strict", device: str = "cpu",
                         precision: str = "fp32") -> dict[str, Any]:
     """The full classification report of a trained model on a labelled file or CORPUS:SPLIT.
 
-    A label that is not a training class raises InputError naming the row, or, with
-    unseen_labels="skip", the row is left out and counted in "skipped_unseen_labels"."""
+    The text and label columns default to those the run was trained with (data.text_column and
+    data.label_column of its config). A label that is not a training class raises InputError naming
+    the row, or, with unseen_labels="skip", the row is left out and counted in "skipped_unseen_labels"."""
     from textseq.classify.prepare import LabelledTexts, encode_labels
+    from textseq.runs import load_run
 
-    predictor = Predictor.load(run_dir, checkpoint, device, precision)
+    run = load_run(run_dir, checkpoint, device, task="classify")
+    predictor = Predictor.from_run(run, precision)
+    trained = getattr(run.config, "data", None)
+    text_column = text_column or getattr(trained, "text_column", None) or "text"
+    label_column = label_column or getattr(trained, "label_column", None) or "label"
+    log.debug(f"{source}: text column {text_column!r}, label column {label_column!r}")
     texts, labels, ids = read_inputs(source, text_column, label_column, errors)
     if not texts:
         raise InputError(f"{source}: no documents")

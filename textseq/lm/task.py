@@ -28,6 +28,7 @@ from torch import nn
 from textseq.codecs import TokenCodec, codec_from_spec
 from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_tokens
 from textseq.errors import ConfigError, InputError, one_line
+from textseq.fileio import atomic_write_text
 from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import LMConfig, RecurrentLM
@@ -199,7 +200,7 @@ class LMTask:
         if s.length:
             sample = "".join(generate_text(model, s.prime, s.length, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                                            seed=config.seed, codec=prepared.codec, with_prime=True))
-            (run_dir / "sample.txt").write_text(sample, encoding="utf-8")
+            atomic_write_text(run_dir / "sample.txt", sample)
             log.info(f"sample (temperature {s.temperature}):\n{sample}")
         log.info(f"validation bpc: {valid['bpc']:.4f}")
         return {"valid": valid, "sample": sample}

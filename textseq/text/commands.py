@@ -14,31 +14,43 @@ HELP = "run a preprocessing pipeline over text/CSV/JSONL input and write JSONL t
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", help="pipeline YAML (default: configs/preprocess/default.yaml)")
+    from textseq.cliargs import positive_int
+
+    p.add_argument("-c", "--config", help="pipeline: a preset name such as sentiment, or a YAML file (default: the "
+                                          "default preset)")
     p.add_argument("-i", "--input", required=True,
                    help="a .txt (one document per line), .csv/.tsv, .jsonl file, a directory of .txt files, "
                         "CORPUS:SPLIT such as shakespeare:train or imdb:test, or hf:NAME[:CONFIG]:SPLIT")
-    p.add_argument("-o", "--output", required=True, help="output JSONL, one record per input document")
+    p.add_argument("-o", "--output", required=True,
+                   help="output JSONL, one record per input document (the pipeline spec goes to OUTPUT.pipeline.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT and OUTPUT.pipeline.yaml if they exist")
     p.add_argument("--errors", choices=["strict", "replace", "skip"], default="strict",
-                   help="undecodable input: stop naming file and line (strict), use U+FFFD (replace), "
+                   help="undecodable input: stop naming file and line (strict, the default), use U+FFFD (replace), "
                         "or skip the document and count it (skip)")
-    p.add_argument("--text-column", default="text", help="column holding the text in CSV/JSONL/datasets input")
-    p.add_argument("--label-column", default=None, help="column copied to each record as 'label'")
+    p.add_argument("--text-column", default="text",
+                   help="column holding the text in CSV/JSONL/datasets input (default: text)")
+    p.add_argument("--label-column", default=None, help="column copied to each record as 'label' (default: none)")
     p.add_argument("--unit", choices=["auto", "line", "file"], default="auto",
-                   help="for text files: one document per line or per file (auto: line)")
+                   help="for text files: one document per line or per file (default: auto, which is line)")
     p.add_argument("--skip-empty", action="store_true", help="drop empty documents (they are counted)")
     p.add_argument("--offsets", action="store_true", help="write each token's [start, end) in the original text")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--limit", type=int, default=None, help="process only the first N documents")
+    p.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="documents per batch (default: 256)")
+    p.add_argument("--limit", type=positive_int, default=None, help="process only the first N documents (default: all)")
     p.add_argument("--summary", action="store_true", help="also print the most frequent tokens")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from textseq.fileio import atomic_path, check_output_path, input_paths
     from textseq.text.files import preprocess_to_jsonl
     from textseq.text.pipeline import Pipeline
 
+    # every check before the first byte is read: an output over an input would empty it
+    inputs = input_paths(args.input, args.config)
+    check_output_path(args.output, args.force, "output", inputs)
+    spec_path = str(args.output) + ".pipeline.yaml"
+    check_output_path(spec_path, args.force, "pipeline spec", inputs)
     pipeline = Pipeline.load(args.config) if args.config else Pipeline.default()
     log.debug(f"pipeline: {pipeline!r}")
     with _torch_hidden():
@@ -48,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             n_proc=args.jobs, with_offsets=args.offsets, limit=args.limit,
             progress=False if args.no_progress else None,
         )
-    spec_path = pipeline.save(str(args.output) + ".pipeline.yaml")  # the spec travels with its output
+    with atomic_path(spec_path) as tmp:  # the spec travels with its output
+        pipeline.save(tmp)
     if args.summary:
         _print_top_tokens(args.output)
         print(f"pipeline: {pipeline!r} (spec saved to {spec_path})")

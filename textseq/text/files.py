@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
 from textseq.errors import InputError
+from textseq.fileio import atomic_open
 from textseq.log import progress_enabled
 from textseq.text.pipeline import Pipeline, _batched, map_in_processes
 
@@ -113,13 +114,12 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
                                          errors=errors, stats=stats, skip_empty=skip_empty)
     if limit is not None:
         docs = itertools.islice(docs, limit)
-    out_path = Path(output)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = out_path.with_name(out_path.name + ".partial")
     jobs = default_jobs() if n_proc is None else n_proc
     log.debug(f"preprocessing {source} with {jobs} worker process(es), batches of {batch_size}")
     bar = _progress_bar(progress)
-    with open(tmp_path, "w", encoding="utf-8") as fh:
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    # a half-written output never looks complete, and none is left behind on an error
+    with atomic_open(output) as fh:
         for doc, result in process_documents(pipeline, docs, batch_size=batch_size, n_proc=jobs, errors=errors,
                                              summary=summary):
             fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
@@ -129,7 +129,6 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
                 bar.update(1)
     if bar is not None:
         bar.close()
-    os.replace(tmp_path, out_path)  # a half-written output never looks complete
     summary.skipped += stats.skipped
     summary.empty = stats.empty
     summary.replaced = stats.replaced

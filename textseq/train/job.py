@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 from pydantic import BaseModel
 
 from textseq.cliargs import device_name, non_negative_int, positive_float, positive_int
+from textseq.fileio import atomic_write_text
 from textseq.train.callbacks import Callback
 
 if TYPE_CHECKING:  # the runner's heavy parts (torch, the engine) load when a job runs, not for --help
@@ -126,18 +127,19 @@ def seconds_left(trainer: Any, step0: int) -> float | None:
 
 
 def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, overrides: Sequence[str] = (),
-            progress: bool | None = None, callbacks: Sequence[Callback] = ()) -> JobResult:
-    """Train (or resume) `task` with `config` (a config object, YAML path or preset name) into `run_dir`."""
-    from textseq.train.checkpoint import CheckpointError
-    from textseq.train.rundir import RunLock, open_run_dir
+            progress: bool | None = None, callbacks: Sequence[Callback] = (), force: bool = False) -> JobResult:
+    """Train (or resume) `task` with `config` (a config object, YAML path or preset name) into `run_dir`;
+    `force` starts over a run that has checkpoints, or trains into a non-empty directory that is no run."""
+    from textseq.train.checkpoint import list_checkpoints
+    from textseq.train.rundir import RunLock, check_run_dir, open_run_dir
 
-    if resume and not Path(run_dir).is_dir():
-        raise CheckpointError(f"nothing to resume: {run_dir} does not exist")
+    check_run_dir(run_dir, resume, force)  # before the lock file is created in it
     if not isinstance(config, BaseModel):
         config = task.load_config(config, overrides)
     with RunLock(run_dir):  # one writer per run directory, before anything in it is touched
-        return _run_locked(task, config, open_run_dir(run_dir, config, task.kind, resume, task.load_config), resume,
-                           progress, callbacks)
+        opened = open_run_dir(run_dir, config, task.kind, resume, task.load_config, force=force)
+        # a --resume of a run stopped before its first checkpoint trains it from the start (open_run_dir said so)
+        return _run_locked(task, config, opened, resume and bool(list_checkpoints(opened)), progress, callbacks)
 
 
 def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: bool | None,
@@ -178,7 +180,7 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     report = task.report(config, data, trainer.model, fit, run_dir)
     summary = {"task": task.kind.task, "step": fit.step, "epoch": fit.epoch, "stop_reason": fit.stop_reason,
                "best": fit.best, "best_step": fit.best_step, **report}
-    (run_dir / REPORT_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(run_dir / REPORT_FILE, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     log.info(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
     return JobResult(run_dir, fit, report)
 
@@ -261,6 +263,9 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help=f"override a config value, e.g. --set {example_override} (repeatable)")
         p.add_argument("--resume", action="store_true", help=f"continue from RUN_DIR's latest checkpoint ({extend_hint})")
+        p.add_argument("--force", action="store_true",
+                       help="start RUN_DIR over although it holds checkpoints (they are removed), or train into a "
+                            "non-empty directory that holds no run")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         shortcuts = p.add_argument_group("shortcuts (each is the --set it names; default: the config's value)")
         for flag, (key, kind, metavar, text) in SHORTCUTS.items():
@@ -269,13 +274,18 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
     def run(args: Any) -> int:
         from textseq.errors import ConfigError
         from textseq.runs import get_task
+        from textseq.train.rundir import check_run_dir
 
         task = get_task(task_name)
+        if args.resume and args.force:
+            raise ConfigError("--resume continues RUN_DIR and --force starts it over: give one of them")
+        check_run_dir(args.output, args.resume, args.force)  # before any config is read
         if args.config is None and not args.resume:
             raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
         source = args.config if args.config is not None else Path(args.output) / "config.yaml"
         config = task.load_config(source, [*args.overrides, *shortcut_overrides(args)])
-        run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None)
+        run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None,
+                force=args.force)
         return 0
 
     return help_text, add_arguments, run

@@ -67,11 +67,16 @@ def write_figure(fig: Any, path: str | Path) -> Path:
     """Lay out, write as a 100-dpi PNG (creating the folder) and close `fig`: every textseq plot ends here."""
     import matplotlib.pyplot as plt
 
+    from textseq.fileio import atomic_path
+
     path = Path(path)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:  # through a temporary file: a link planted at `path` is replaced, never written through
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -4,14 +4,20 @@
     RUN_DIR/config.yaml   the resolved job config
     RUN_DIR/.lock         held (flock) by the one process training into the directory
 
-A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing a
-directory that already holds checkpoints) or checks that a resume is possible (same task and format,
-and no change to the config sections that shape data and model).
+A task describes itself once with a `RunKind`; `open_run_dir` then starts a new run (refusing, unless
+forced, a directory that already holds checkpoints or other files) or checks that a resume is possible
+(same task and format, and no change to the config sections that shape data and model).
+
+A run writes inside its directory only: run.json, config.yaml and the reports (ATOMIC) are written
+through a temporary file renamed into place, so a symbolic link planted at one of those names is
+replaced and its target left untouched; a link in place of any other file or folder a run writes
+or appends to (PREPARED, RUN_OUTPUTS) is refused before training starts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,9 +26,11 @@ from pydantic import BaseModel
 
 from textseq import __version__
 from textseq.config import dump_config
-from textseq.errors import ConfigError, TextseqError
+from textseq.errors import ConfigError, InputError, TextseqError
+from textseq.fileio import atomic_write_text
 from textseq.train.checkpoint import CheckpointError, list_checkpoints
 
+log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
 
 
@@ -79,23 +87,110 @@ def config_changes(old: Any, new: Any, prefix: str) -> list[str]:
 
 
 def open_run_dir(run_dir: str | Path, config: BaseModel, kind: RunKind, resume: bool,
-                 load_saved: Callable[[Path], BaseModel]) -> Path:
+                 load_saved: Callable[[Path], BaseModel], force: bool = False) -> Path:
     """Start a run in `run_dir` (or check that `resume` can continue it), then write run.json and the
-    resolved config.yaml. `load_saved` reads the config.yaml a previous run left there."""
+    resolved config.yaml. `load_saved` reads the config.yaml a previous run left there.
+
+    A new run goes into a missing or empty directory, or restarts a run of the same task that
+    stopped before its first checkpoint (its prepared data is reused while the config matches).
+    A run with checkpoints is resumed (`resume`) or, with `force`, started over: the files a run
+    writes are removed first (never anything else). A non-empty directory that is no run takes
+    `force`. A resume of a run with no checkpoint yet starts it from the first step."""
     run_dir = Path(run_dir)
-    if resume and not list_checkpoints(run_dir):
-        raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoints (step-* directories)")
-    if not resume and list_checkpoints(run_dir):
-        raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose a new run directory")
+    check_run_dir(run_dir, resume, force)
+    checkpoints = list_checkpoints(run_dir)
     info = read_run_info(run_dir)
     if info is not None:
         kind.check_compatible(info, str(run_dir / RUN_FILE))
     if resume:
-        _check_unchanged(run_dir, config, kind, load_saved)
+        if checkpoints:
+            _check_unchanged(run_dir, config, kind, load_saved)
+        else:
+            log.warning(f"{run_dir} has no checkpoint yet (the run stopped before its first one): training it "
+                        "from the first step; its prepared data is reused while the data config matches")
+    elif checkpoints:
+        if not force:
+            raise TextseqError(f"{run_dir} already holds checkpoints; resume it (--resume), start it over (--force), "
+                               "or choose a new run directory")
+        log.warning(f"--force: starting {run_dir} over; its checkpoints, metrics and reports are removed")
+        clear_run(run_dir)
+    elif info is not None:
+        log.info(f"{run_dir} holds a run stopped before its first checkpoint: starting it over")
+        clear_run(run_dir)
+    _refuse_links(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(kind.info(), indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(run_dir / RUN_FILE, json.dumps(kind.info(), indent=1) + "\n")
     dump_config(config, run_dir / "config.yaml")
     return run_dir
+
+
+def check_run_dir(run_dir: str | Path, resume: bool, force: bool) -> None:
+    """The checks that need no lock, made before the lock file is created in `run_dir` (and again under
+    it): a file is no run directory, a resume needs a run, a new run needs an empty directory or a run."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"run directory {run_dir} is a file; name a directory")
+    if list_checkpoints(run_dir) or (run_dir / RUN_FILE).is_file():
+        return
+    if resume:
+        state = "does not exist" if not run_dir.exists() else f"holds no run (no checkpoints, no {RUN_FILE})"
+        raise CheckpointError(f"nothing to resume: {run_dir} {state}")
+    foreign = _foreign_files(run_dir)
+    if foreign and not force:
+        shown = ", ".join(sorted(p.name for p in foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise TextseqError(f"{run_dir} is not empty ({shown}) and holds no textseq run; give --force to train into it "
+                           "anyway, or choose a new run directory")
+
+
+# What a training run writes besides its config and prepared data: what --force removes to start over.
+RUN_OUTPUTS = ("step-*", "best", "best.old", "*.tmp", ".*.tmp", "latest", "metrics.jsonl", "report.json",
+               "sample.txt", "eval_*.json", "train_config.yaml", "tensorboard", "plots")
+
+
+# Written whole through a temporary file renamed over them (textseq.fileio): a symbolic link planted
+# at one of these names is replaced by the new file, its target left untouched.
+ATOMIC = ("config.yaml", "sample.txt", "report.json", "eval_*.json", "train_config.yaml")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove the checkpoints, metrics and reports of an earlier run in `run_dir` (symbolic links are
+    unlinked, never followed)."""
+    import shutil
+
+    for pattern in RUN_OUTPUTS:
+        for path in run_dir.glob(pattern):
+            if path.is_symlink() or not path.is_dir():
+                path.unlink()
+            else:
+                shutil.rmtree(path)
+
+
+def _refuse_links(run_dir: Path) -> None:
+    """InputError when a file or folder the run prepares, appends to or renames into place is a symbolic
+    link: training writes inside RUN_DIR only, never through a link to somewhere else."""
+    if not run_dir.is_dir():
+        return
+    for pattern in (*PREPARED, *RUN_OUTPUTS):
+        if pattern in ATOMIC:
+            continue
+        for path in run_dir.glob(pattern):
+            if path.is_symlink():
+                raise InputError(f"{path} is a symbolic link; a run writes only inside its directory, never through "
+                                 "a link: remove the link (or choose a new run directory)")
+
+
+# What a task prepares before training (codec or vocabulary, encoded splits): a directory holding only
+# these and RUN_OUTPUTS is a run's, e.g. one whose encoded data was copied in to be reused.
+PREPARED = ("config.yaml", "data", "codec.json", "subword.model", "pipeline.yaml", "vocab.json", "labels.json")
+
+
+def _foreign_files(run_dir: Path) -> list[Path]:
+    """What `run_dir` holds that no run writes (its lock file, prepared data and outputs aside)."""
+    if not run_dir.is_dir():
+        return []
+    known = {LOCK_FILE, RUN_FILE, *PREPARED}
+    return [p for p in run_dir.iterdir()
+            if p.name not in known and not any(p.match(pattern) for pattern in RUN_OUTPUTS)]
 
 
 def _check_unchanged(run_dir: Path, config: BaseModel, kind: RunKind, load_saved: Callable[[Path], BaseModel]) -> None:

@@ -9,4 +9,4 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
     """--precision of the commands that run a trained classifier (predict, eval-classifier)."""
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="bf16: autocast the model to bfloat16 (faster on CPUs with AVX512-BF16 or AMX; "
-                        "probabilities move by ~1e-3); fp16 needs CUDA")
+                        "probabilities move by ~1e-3); fp16 needs CUDA (default: fp32)")

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", help="a text file (one document per line), .csv/.tsv, .jsonl, CORPUS:SPLIT, hf:NAME:SPLIT, "
                                          "or - for standard input (one document per line)")
     p.add_argument("--text-column", default="text", help="column holding the text in CSV/JSONL/datasets input (default: text)")
-    p.add_argument("-o", "--output", help="write the JSONL here instead of stdout")
+    p.add_argument("-o", "--output", help="write the JSONL here instead of standard output (default: standard output)")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT (and --attention files) if they exist")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
     p.add_argument("--batch-size", type=positive_int, default=64, help="documents per forward pass (default: 64, keeps a CPU's cache warm)")
     p.add_argument("--workers", type=non_negative_int, default=0, help="preprocessing processes (default: 0 = automatic)")
@@ -26,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="undecodable bytes / bad records: stop naming the line, replace the bytes, or skip and count (default: strict)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
     add_precision_argument(p)
-    p.add_argument("--attention", metavar="DIR", help="also write an attention heatmap PNG per text into DIR (pooling=attention)")
+    p.add_argument("--attention", metavar="DIR",
+                   help="also write an attention heatmap PNG per text into DIR (pooling=attention; default: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from textseq.classify.predict import Predictor, read_inputs, read_lines
     from textseq.errors import ConfigError
+    from textseq.fileio import atomic_open, check_output_dir, check_output_path, input_paths
 
     log = logging.getLogger(__name__)
     if args.texts and args.input:
@@ -44,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
     source = args.input or (None if args.texts else "-")
     if source == "-" and not args.input and sys.stdin.isatty():
         raise ConfigError("nothing to label: give TEXT arguments, -i FILE, or pipe texts into standard input")
+    inputs = input_paths(args.input)
+    if args.output:  # checked before anything is read or loaded
+        check_output_path(args.output, args.force, "output", inputs)
+    if args.attention:
+        check_output_dir(args.attention, args.force, "--attention directory", inputs)
     if source is None:
         texts, ids = list(args.texts), [str(i) for i in range(len(args.texts))]
     elif source == "-":
@@ -55,14 +63,13 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.run_dir, args.checkpoint, args.device, args.precision)
     results = predictor.predict(texts, batch_size=args.batch_size, workers=args.workers) if texts else []
     with_text = source in (None, "-")  # a file's rows are named by their id; typed or piped texts are echoed
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for doc_id, text, result in zip(ids, texts, results):
-            record = {"id": doc_id, **({"text": text} if with_text else {}), **result}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if args.output:
-            out.close()
+    records = (json.dumps({"id": doc_id, **({"text": text} if with_text else {}), **result}, ensure_ascii=False) + "\n"
+               for doc_id, text, result in zip(ids, texts, results))
+    if args.output:
+        with atomic_open(args.output) as out:  # complete or not there at all
+            out.writelines(records)
+    else:
+        sys.stdout.writelines(records)
     if args.attention:
         from textseq.classify.plots import plot_attention
 

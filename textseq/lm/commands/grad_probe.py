@@ -8,32 +8,35 @@ HELP = "measure how the gradient of the last step's loss fades back through time
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from textseq.cliargs import non_negative_int, number, positive_int
+
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a trained LM run (or use --cell for fresh models)")
     p.add_argument("--cell", action="append", default=[], metavar="NAME",
                    help="probe a freshly initialised model with this cell (rnn, gru, lstm, ...); repeat to compare")
-    p.add_argument("-o", "--output", required=True, metavar="PNG")
-    p.add_argument("--length", type=int, default=100, help="window length T")
+    p.add_argument("-o", "--output", required=True, metavar="PNG", help="the figure to write (.png; .pdf and .svg work too)")
+    p.add_argument("--force", action="store_true", help="overwrite PNG if it exists")
+    p.add_argument("--length", type=number(int, low=2), default=100, help="window length T (default: 100)")
     p.add_argument("-i", "--input", default=None,
                    help="text to probe on (file or CORPUS:SPLIT); default: RUN_DIR's validation data, else random ids")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--hidden-size", type=int, default=128, help="fresh models only")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows averaged over (default: 8)")
+    p.add_argument("--hidden-size", type=positive_int, default=128, help="fresh models only (default: 128)")
     p.add_argument("--init", choices=["torch", "textseq"], default="torch",
                    help="fresh models: PyTorch's uniform init (default; the textbook vanishing RNN) or textseq's "
                         "orthogonal init (RecurrentLM's own, under which a fresh RNN keeps its gradient too)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default="best")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the windows and fresh models (default: 0)")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from textseq.errors import ConfigError
+    from textseq.fileio import check_output_path, input_paths
     from textseq.lm import probe
 
     if bool(args.run_dir) == bool(args.cell):
         raise ConfigError("give either RUN_DIR or one or more --cell NAME")
-    if args.length < 2:
-        raise ConfigError(f"--length must be >= 2, got {args.length}")
+    check_output_path(args.output, args.force, "output", input_paths(args.input))
     curves: dict[str, list[float]] = {}
     if args.run_dir:
         from textseq.runs import load_run
