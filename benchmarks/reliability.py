@@ -164,7 +164,7 @@ def cases() -> list[Case]:
         Case("config: a YAML alias bomb", "config", ["train-lm", "-c", "bomb.yaml", "-o", "run"], "error",
              {"bomb.yaml": BOMB}, message="bomb.yaml"),
         Case("config: an alias bomb in --set", "config", ["train-lm", "-c", "lm.yaml", "-o", "run", "--set",
-                                                           "sample.prime=" + BOMB.replace("\n", " ")], "error",
+                                                           "sample.prime={" + BOMB.strip().replace("\n", ", ") + "}"], "error",
              {"lm.yaml": LM_CONFIG}, message="--set"),
         Case("config: a --set typo", "config", ["train-lm", "-c", "lm.yaml", "-o", "run", "--set", "trian.max_steps=3"], "error",
              {"lm.yaml": LM_CONFIG}, message="--set trian.max_steps"),

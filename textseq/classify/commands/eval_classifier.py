@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from textseq.classify.commands import add_precision_argument
+from textseq.classify.commands import add_model_arguments
 
 HELP = "evaluate a trained classifier on a labelled CSV/JSONL file or CORPUS:SPLIT; prints one JSON object"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.cliargs import non_negative_int, positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
     p.add_argument("-i", "--input", required=True, help="a .csv/.tsv/.jsonl file, CORPUS:SPLIT or hf:NAME:SPLIT")
@@ -20,13 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="column holding the label (default: the run's data.label_column)")
     p.add_argument("--unseen-labels", default="error", choices=["error", "skip"],
                    help="labels that are not training classes: an error naming the row (default), or skipped and counted")
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="documents per forward pass (default: 64, keeps a CPU's cache warm)")
-    p.add_argument("--workers", type=non_negative_int, default=0, help="preprocessing processes (default: 0 = automatic)")
-    p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"],
-                   help="undecodable bytes / bad records: stop naming the line, replace the bytes, or skip and count (default: strict)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
-    add_precision_argument(p)
+    add_model_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

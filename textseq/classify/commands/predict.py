@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from textseq.classify.commands import add_precision_argument
+from textseq.classify.commands import add_model_arguments
 
 HELP = ("label texts (arguments, -i FILE: text lines, CSV or JSONL, or standard input) with a trained classifier; "
         "prints JSONL")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.cliargs import non_negative_int, positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-classifier` (or a checkpoint directory)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label (default: -i, else standard input when it is a pipe)")
@@ -20,13 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default="text", help="column holding the text in CSV/JSONL/datasets input (default: text)")
     p.add_argument("-o", "--output", help="write the JSONL here instead of standard output (default: standard output)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT (and --attention files) if they exist")
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="documents per forward pass (default: 64, keeps a CPU's cache warm)")
-    p.add_argument("--workers", type=non_negative_int, default=0, help="preprocessing processes (default: 0 = automatic)")
-    p.add_argument("--errors", default="strict", choices=["strict", "replace", "skip"],
-                   help="undecodable bytes / bad records: stop naming the line, replace the bytes, or skip and count (default: strict)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
-    add_precision_argument(p)
+    add_model_arguments(p)
     p.add_argument("--attention", metavar="DIR",
                    help="also write an attention heatmap PNG per text into DIR (pooling=attention; default: none)")
 
