@@ -27,6 +27,8 @@ CLF_TINY = ("--set data.train=tiny_train.csv --set data.valid=tiny_valid.csv --s
 BUDGETS = {
     "textseq configs list": "",
     "textseq configs show char_gru > my_lm.yaml": "",
+    "textseq stages": "",
+    "textseq stages stopwords": "",
     "textseq train-lm -c my_lm.yaml -o runs/my-lm --max-steps 200": LM_TINY,
     "textseq train-lm -c char_lstm -o runs/char-lstm --max-minutes 15": LM_TINY,
     "textseq train-lm -o runs/char-lstm --resume --max-minutes 20": "--max-steps 5",

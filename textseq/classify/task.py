@@ -298,8 +298,9 @@ def _summary(mconfig: ClassifierConfig, model: nn.Module, n_classes: int) -> str
 
 
 def train_classifier(config: ClassifyJobConfig | str | Path, run_dir: str | Path, resume: bool = False,
-                     overrides: Sequence[str] = (), progress: bool | None = None) -> ClassifyResult:
+                     overrides: Sequence[str] = (), progress: bool | None = None, force: bool = False) -> ClassifyResult:
     """Prepare data, train (or resume) the classifier of `config` (object, YAML path or preset name)
-    into `run_dir`, then report the best model; run_job with a ClassifyTask."""
-    job = run_job(ClassifyTask(), config, run_dir, resume, overrides, progress)
+    into `run_dir`, then report the best model; run_job with a ClassifyTask (`force` starts a finished
+    run over)."""
+    job = run_job(ClassifyTask(), config, run_dir, resume, overrides, progress, force=force)
     return ClassifyResult(job.run_dir, job.fit, job.report)

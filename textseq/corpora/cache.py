@@ -18,13 +18,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from textseq import __version__
-from textseq.fileio import sha256_file
+from textseq.fileio import atomic_write_text, sha256_file
 from textseq.errors import InputError, ResourceMissingError
 
 log = logging.getLogger(__name__)
@@ -124,40 +123,6 @@ def invalidate(directory: Path) -> None:
         (directory / MANIFEST).unlink()
     except FileNotFoundError:
         pass
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write UTF-8 text to `path` through a temp file in the same directory and os.replace."""
-    with atomic_writer(path) as f:
-        f.write(text.encode("utf-8"))
-    return path
-
-
-class atomic_writer:
-    """`with atomic_writer(path) as f:` gives a binary file that replaces `path` only on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self._file = os.fdopen(fd, "wb")
-        return self._file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._file.close()
-        if exc_type is None:
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; cache files are ordinary files
-            os.replace(self._tmp, self.path)
-        else:
-            os.unlink(self._tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def file_record(directory: Path, name: str, **extra: Any) -> dict[str, Any]:

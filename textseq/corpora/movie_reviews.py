@@ -21,7 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.corpora.cache import WheelSpec, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.fileio import atomic_open
 from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def build_from_csv(data: bytes, cache: Path, source: dict[str, Any], where: str 
         splits = stratified_split([label for _, label in rows], corpus)
         records = []
         for split, idx in splits.items():
-            with atomic_writer(out_dir / f"{split}.jsonl") as f:
+            with atomic_open(out_dir / f"{split}.jsonl", "wb") as f:
                 for i in idx:
                     text, label = rows[i]
                     f.write((_json_line({"text": text, "label": label}) + "\n").encode("utf-8"))

@@ -25,7 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from textseq.corpora.cache import WheelSpec, atomic_writer, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.corpora.cache import WheelSpec, file_record, fresh_dir, manifest_files, write_manifest
+from textseq.fileio import atomic_open
 from textseq.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def build_from_markdown(plays_md: dict[str, str], out_dir: Path, source: dict[st
     for split in SPLITS:
         slugs = sorted(s for s in texts if assignment[s] == split)
         line = 1
-        with atomic_writer(out_dir / f"{split}.txt") as f:
+        with atomic_open(out_dir / f"{split}.txt", "wb") as f:
             for i, slug in enumerate(slugs):
                 body = texts[slug] + "\n"
                 if i:

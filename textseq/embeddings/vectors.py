@@ -156,14 +156,14 @@ class Vectors:
 
     def save(self, directory: str | Path) -> Path:
         """Write vectors.npy + vocab.txt + meta.json (and fasttext.bin when the subwords came from one)."""
-        from textseq.corpora.cache import atomic_write_text, atomic_writer
+        from textseq.fileio import atomic_open, atomic_write_text
 
         d = Path(directory)
         bad = next((w for w in self.words if "\n" in w), None)
         if bad is not None:
             raise InputError(f"cannot save {d}: the word {bad!r} contains a newline, which vocab.txt cannot hold")
         d.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(d / "vectors.npy") as f:
+        with atomic_open(d / "vectors.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(self.matrix, dtype=np.float32), allow_pickle=False)
         atomic_write_text(d / "vocab.txt", "".join(w + "\n" for w in self.words))
         src = getattr(self._subword, "path", None)

@@ -255,8 +255,9 @@ def _sentencepiece_dir(extra: dict[str, Any], path: Path) -> Path:
 
 
 def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool = False, overrides: Sequence[str] = (),
-             progress: bool | None = None, callbacks: Sequence[Callback] = ()) -> LMResult:
+             progress: bool | None = None, callbacks: Sequence[Callback] = (), force: bool = False) -> LMResult:
     """Prepare data, train (or resume) the LM of `config` (object, YAML path or preset name) into
-    `run_dir`, then report validation bpc and a sample; run_job with an LMTask."""
-    job = run_job(LMTask(), config, run_dir, resume, overrides, progress, callbacks)
+    `run_dir`, then report validation bpc and a sample; run_job with an LMTask (`force` starts a
+    finished run over)."""
+    job = run_job(LMTask(), config, run_dir, resume, overrides, progress, callbacks, force=force)
     return LMResult(job.run_dir, job.fit, job.report["valid"], job.report["sample"])
