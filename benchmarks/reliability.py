@@ -145,7 +145,7 @@ def cases() -> list[Case]:
              {"lm.yaml": LM_CONFIG, "train.txt": play(200) + ODD * 20, "valid.txt": ODD * 20}),
         # ---------------------------------------------------------------- empty input
         Case("preprocess: an empty file", "empty", ["preprocess", "-i", "empty.txt", "-o", "out.jsonl", "--jobs", "1"], "ok",
-             {"empty.txt": ""}, check=says("0 documents")),
+             {"empty.txt": ""}, check=says("no documents to preprocess")),
         Case("predict: an empty file", "empty", ["predict", "clf", "-i", "empty.txt"], "ok", {"empty.txt": ""}, needs=("clf",),
              check=says("no texts")),
         Case("train-lm: an empty training file", "empty", ["train-lm", "-c", "lm.yaml", "-o", "run"], "error",

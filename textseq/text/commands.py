@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         _print_top_tokens(args.output)
         print(f"pipeline: {pipeline!r} (spec saved to {spec_path})")
     log.info(summary.line())
+    if summary.documents == 0:
+        log.warning(f"{args.input}: no documents to preprocess; {args.output} is empty")
     return 0
 
 
