@@ -51,9 +51,19 @@ def extract(rev: str, dest: Path) -> Path:
     return dest
 
 
+def clear_outputs(argv: list[str]) -> None:
+    """Remove what the last run of a command wrote (`-o` and its pipeline spec): textseq refuses to
+    overwrite outputs without --force, which older trees do not know."""
+    if "-o" in argv:
+        out = Path(argv[argv.index("-o") + 1])
+        for path in (out, Path(f"{out}.pipeline.yaml")):
+            path.unlink(missing_ok=True)
+
+
 def run_once(tree: Path, argv: list[str]) -> float:
     """Wall time of one `python -m textseq argv` with `tree` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    clear_outputs(argv)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "textseq", *argv], cwd=tree, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -69,6 +79,7 @@ def heavy_imports(tree: Path, argv: list[str]) -> str:
             "except SystemExit:\n    pass\n"
             f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if sys.modules.get(m) is not None), file=sys.stderr)")
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    clear_outputs(argv)
     done = subprocess.run([sys.executable, "-c", code, *argv], cwd=tree, env=env, capture_output=True, text=True)
     line = [ln for ln in done.stderr.splitlines() if ln.startswith("HEAVY:")][-1]
     return line[len("HEAVY:"):].replace(",", ", ") or "none"
