@@ -34,6 +34,7 @@ from textseq.train.device import DistInfo, dist_info, resolve_device
 log = logging.getLogger(__name__)
 
 BACKENDS = {"cuda": "nccl", "cpu": "gloo", "mps": "gloo"}  # device type -> process-group backend
+SKIPS_PARAMETERS = (nn.AdaptiveLogSoftmaxWithLoss,)  # modules whose parameters a step may leave without gradient
 TIMEOUT_ENV = "TEXTSEQ_DIST_TIMEOUT"  # seconds a collective may wait (an evaluation must fit in it)
 DEFAULT_TIMEOUT = 1800.0
 
@@ -201,8 +202,19 @@ class DistSync(Sync):
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-        # DDP broadcasts rank 0's weights now, so every rank starts from the same model.
-        self.ddp = _call(self.info, DistributedDataParallel, _StepModule(model), device_ids=ids)
+        # DDP only ever syncs the parameters that are trainable when it is built: frozen ones (which
+        # gradual unfreezing may thaw later) join as trainable, and every step then looks for the
+        # parameters that got no gradient, as it must for a model that skips some (adaptive softmax tails).
+        frozen = [p for p in model.parameters() if not p.requires_grad]
+        skips = bool(frozen) or any(isinstance(m, SKIPS_PARAMETERS) for m in model.modules())
+        for p in frozen:
+            p.requires_grad_(True)
+        try:  # DDP broadcasts rank 0's weights now, so every rank starts from the same model
+            self.ddp = _call(self.info, DistributedDataParallel, _StepModule(model), device_ids=ids,
+                             find_unused_parameters=skips)
+        finally:
+            for p in frozen:
+                p.requires_grad_(False)
         return self._forward
 
     def _forward(self, batch: Any, state: Any) -> Any:
