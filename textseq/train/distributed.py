@@ -11,6 +11,7 @@ hands its input back unchanged, so a single-process run computes exactly what it
                           (no_sync before it); the engine rescales them by W / (items of all ranks)
       agree()             a stop (budget, Ctrl-C, callback) and the time-budget schedule decided once
       from_main()         validation metrics: every rank evaluates the whole set, rank 0's numbers count
+      means()             logged training means over all ranks' items (items/s: the job's rate)
       gather()            carried state, RNG states and data positions of all ranks into a checkpoint
 
 A rank that dies makes a collective fail on the others (gloo notices the closed connection at once,
@@ -23,6 +24,7 @@ import contextlib
 import datetime
 import logging
 import os
+import time
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import torch
@@ -184,6 +186,10 @@ class Sync:
         """Rank 0's value of `obj`."""
         return obj
 
+    def means(self, interval: Any) -> dict[str, float]:
+        """The logged training means of a RunningMeans interval (over all ranks; items/s of them all)."""
+        return interval.means()
+
     def gather(self, obj: Any) -> list[Any]:
         """Every rank's `obj`, in rank order (on every rank)."""
         return [obj]
@@ -260,6 +266,18 @@ class DistSync(Sync):
 
     def from_main(self, obj: Any) -> Any:
         return broadcast(self.info, obj)
+
+    def means(self, interval: Any) -> dict[str, float]:
+        from textseq.train.metrics import perplexity
+
+        parts = self.gather((interval.sums, interval.count, time.perf_counter() - interval.started))
+        count = sum(p[1] for p in parts)
+        if count == 0:
+            return {}
+        out = {key: sum(p[0].get(key, 0.0) for p in parts) / count for key in parts[0][0]}
+        out["ppl"] = perplexity(out["loss"])
+        out["items_per_sec"] = count / max(max(p[2] for p in parts), 1e-9)  # the job's rate, all ranks together
+        return out
 
     def gather(self, obj: Any) -> list[Any]:
         import torch.distributed as dist

@@ -275,7 +275,7 @@ class Trainer:
         self._bar.update(1)
         self._emit("on_step_end", self.step, logs)
         if log_now:
-            record = {**self._interval.means(), "lr": lr, "grad_norm": grad_norm}
+            record = {**self.sync.means(self._interval), "lr": lr, "grad_norm": grad_norm}
             record.update({f"grad_norm/{k}": v for k, v in layer_norms.items()})
             self._log("train", record)
             self._bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
