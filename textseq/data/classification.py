@@ -211,10 +211,11 @@ class BucketBatches:
     def plan(self, epoch: int | None = None) -> list[np.ndarray]:
         """This rank's batches (arrays of document indices) of `epoch`, in the order they are handed out.
 
-        Several ranks: each batch of world_size*B documents (longest first) is split into world_size
-        nearly equal contiguous parts, rank r taking part r, so every rank takes the same number of
-        steps and each document is trained once per epoch. A batch of fewer documents than ranks (the
-        end of a chunk) is padded by repetition: a rank without a document of its own repeats one."""
+        Several ranks: each batch of world_size*B documents (longest first) is dealt out in turn,
+        rank r taking documents r, r+W, r+2W, ... (so the ranks get texts of about the same lengths
+        and finish their parts at about the same time), every rank takes the same number of steps and
+        each document is trained once per epoch. A batch of fewer documents than ranks (the end of a
+        chunk) is padded by repetition: a rank without a document of its own repeats one."""
         epoch = self.epoch if epoch is None else epoch
         if self.world_size > 1:
             return [self._part(b) for b in self._plan(epoch, self.batch_size * self.world_size)]
@@ -223,7 +224,7 @@ class BucketBatches:
     def _part(self, batch: np.ndarray) -> np.ndarray:
         if len(batch) < self.world_size:
             return batch[[self.rank % len(batch)]]
-        return np.array_split(batch, self.world_size)[self.rank]
+        return batch[self.rank::self.world_size]
 
     def _plan(self, epoch: int, batch_size: int) -> list[np.ndarray]:
         n, lengths = len(self.split), self.split.lengths

@@ -217,7 +217,7 @@ class DistSync(Sync):
             p.requires_grad_(True)
         try:  # DDP broadcasts rank 0's weights now, so every rank starts from the same model
             self.ddp = _call(self.info, DistributedDataParallel, _StepModule(model), device_ids=ids,
-                             find_unused_parameters=skips)
+                             find_unused_parameters=skips, gradient_as_bucket_view=True)
         finally:
             for p in frozen:
                 p.requires_grad_(False)
