@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
@@ -183,6 +184,9 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     seed_everything(config.seed)  # type: ignore[attr-defined]  # the model's init is part of the run
     built = task.build(config, data, run_dir)
     distributed.shard_batches(built.batches, info)  # several processes: each trains its share of every step
+    if info.world_size > 1:
+        log.info(f"{info.world_size} processes ({distributed.backend_for(distributed.resolve_device(train_cfg.device))}): "
+                 f"each trains its own share of every step, so a step covers {info.world_size} times the batch above")
     log.info(built.summary)
     log.info(f"writing to {run_dir}: metrics.jsonl, checkpoints (step-*/, best/), report.json"
              + (", tensorboard/" if train_cfg.tensorboard and find_spec("tensorboard") else "")
@@ -241,16 +245,18 @@ class StopOnSignal:
     A second signal aborts at once. Only the main thread may install handlers; elsewhere this does nothing."""
 
     def __init__(self, trainer: Any) -> None:
-        self.trainer, self.signum = trainer, None
+        self.trainer, self.signum, self.since = trainer, None, 0.0
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         import signal
 
+        if self.signum is not None and self.trainer.dist.world_size > 1 and time.monotonic() - self.since < 2.0:
+            return  # torchrun passes the terminal's Ctrl-C on to its workers: the same request, not a second one
         if self.signum is not None:  # the second one: no more waiting
             self.__exit__()
             raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-        self.signum = signum
+        self.signum, self.since = signum, time.monotonic()
         log.warning(f"{signal.Signals(signum).name}: finishing step {self.trainer.step + 1} and writing a checkpoint "
                     "(press Ctrl-C again to stop at once, without one)")
         self.trainer.request_stop("interrupted")
@@ -340,4 +346,9 @@ def launch_local(nproc: int, argv: Sequence[str] | None = None) -> int:
             args.append(item)
     log.info(f"starting {nproc} training processes (torchrun --standalone --nproc_per_node {nproc})")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "textseq", *args]
-    return subprocess.run(cmd).returncode
+    child = subprocess.Popen(cmd)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached torchrun and its workers too: wait while they save and stop
+            continue
