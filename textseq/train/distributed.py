@@ -203,10 +203,12 @@ class DistSync(Sync):
     def __init__(self, info: DistInfo) -> None:
         super().__init__(info)
         self.ddp: Any = None
+        self.device = torch.device("cpu")  # where the small tensors of totals/agree live (nccl needs the GPU)
 
     def wrap(self, model: nn.Module, device: torch.device) -> Callable[[Any, Any], Any]:
         from torch.nn.parallel import DistributedDataParallel
 
+        self.device = device
         ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
         # DDP only ever syncs the parameters that are trainable when it is built: frozen ones (which
         # gradual unfreezing may thaw later) join as trainable, and every step then looks for the
@@ -246,20 +248,23 @@ class DistSync(Sync):
     def totals(self, count: int, loss_sum: float) -> tuple[int, float]:
         import torch.distributed as dist
 
-        t = torch.tensor([float(count), loss_sum], dtype=torch.float64)
+        t = torch.tensor([float(count), loss_sum], dtype=torch.float64, device=self.device)
         _call(self.info, dist.all_reduce, t)
-        return int(round(t[0].item())), float(t[1])
+        total, loss = t.tolist()
+        return int(round(total)), loss
 
     def agree(self, requested: str | None, schedule: Any) -> str | None:
         import torch.distributed as dist
 
         total = getattr(schedule, "total_steps", None)
-        mine = torch.tensor([[int(requested is not None), -1 if total is None else int(total)]], dtype=torch.int64)
+        mine = torch.tensor([int(requested is not None), -1 if total is None else int(total)], dtype=torch.int64,
+                            device=self.device)
         rows = [torch.zeros_like(mine) for _ in range(self.info.world_size)]
         _call(self.info, dist.all_gather, rows, mine)
+        flags = [r.tolist() for r in rows]
         if total is not None:  # a time-budget cosine re-estimates its length from rank 0's clock only
-            schedule.total_steps = int(rows[0][0, 1])
-        if not any(int(r[0, 0]) for r in rows):
+            schedule.total_steps = flags[0][1]
+        if not any(flag for flag, _ in flags):
             return None
         reasons = self.gather(requested)
         return next(r for r in reasons if r is not None)
