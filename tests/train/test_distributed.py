@@ -103,11 +103,18 @@ def test_two_lm_ranks_take_the_steps_of_one_process_at_twice_the_batch(tmp_path:
 def test_two_classifier_ranks_share_uneven_batches_like_one_process(tmp_path: Path) -> None:
     config = classify_config(tmp_path, data={"pipeline": FAST_PIPELINE})
     write_reviews(tmp_path / "train.csv", 45, seed=1)  # chunks of 2 x 16 and 13: the last batch splits 7 + 6
-    over = ["train.max_steps=9", "train.eval_every=3"]
-    one = train("classify", config, tmp_path / "one", 1, *sets([*over, "data.batch_size=16"]))
-    two = train("classify", config, tmp_path / "two", 2, *sets(over))
-    assert np.allclose(one["losses"], two["losses"], rtol=1e-5, atol=0)
-    assert one["last_eval"]["accuracy"] == two["last_eval"]["accuracy"]
+    over = ["train.max_steps=9", "train.eval_every=3", "train.log_every=1"]
+    train("classify", config, tmp_path / "one", 1, *sets([*over, "data.batch_size=16"]))
+    # the command line's --nproc 2 starts torchrun, which starts the 2 ranks
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    cli = subprocess.run([sys.executable, "-m", "textseq", "-q", "train-classifier", "-c", str(config), "-o",
+                          str(tmp_path / "two"), "--no-progress", "--nproc", "2", *sets(over)], cwd=ROOT,
+                         env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    one, two = (list(map(json.loads, (tmp_path / run / "metrics.jsonl").open())) for run in ("one", "two"))
+    losses = [[r["loss"] for r in records if r["split"] == "train"] for records in (one, two)]
+    assert len(losses[0]) == len(losses[1]) == 9 and np.allclose(*losses, rtol=1e-5, atol=0)
+    assert [r["accuracy"] for r in one if r["split"] == "valid"] == [r["accuracy"] for r in two if r["split"] == "valid"]
     # Adam divides by sqrt(v): float noise in near-zero gradients grows to ~1e-5 after a few steps
     assert_same_weights(weights(tmp_path / "one", 9), weights(tmp_path / "two", 9), atol=1e-4)
 
