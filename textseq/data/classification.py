@@ -199,22 +199,43 @@ class BucketBatches:
         self.split, self.batch_size, self.seed = split, batch_size, seed
         self.chunk_batches, self.pad_id, self.shuffle = chunk_batches, pad_id, shuffle
         self.epoch, self.position = 0, 0
+        self.rank, self.world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Train this rank's part of each batch of the plan one process would make at batch world_size*B."""
+        self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
-        return math.ceil(len(self.split) / self.batch_size)
+        return math.ceil(len(self.split) / (self.batch_size * self.world_size))
 
     def plan(self, epoch: int | None = None) -> list[np.ndarray]:
-        """The batches (arrays of document indices) of `epoch`, in the order they are handed out."""
+        """This rank's batches (arrays of document indices) of `epoch`, in the order they are handed out.
+
+        Several ranks: each batch of world_size*B documents (longest first) is dealt out in turn,
+        rank r taking documents r, r+W, r+2W, ... (so the ranks get texts of about the same lengths
+        and finish their parts at about the same time), every rank takes the same number of steps and
+        each document is trained once per epoch. A batch of fewer documents than ranks (the end of a
+        chunk) is padded by repetition: a rank without a document of its own repeats one."""
         epoch = self.epoch if epoch is None else epoch
+        if self.world_size > 1:
+            return [self._part(b) for b in self._plan(epoch, self.batch_size * self.world_size)]
+        return self._plan(epoch, self.batch_size)
+
+    def _part(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) < self.world_size:
+            return batch[[self.rank % len(batch)]]
+        return batch[self.rank::self.world_size]
+
+    def _plan(self, epoch: int, batch_size: int) -> list[np.ndarray]:
         n, lengths = len(self.split), self.split.lengths
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(n) if self.shuffle else np.arange(n)
-        chunk = self.batch_size * self.chunk_batches
+        chunk = batch_size * self.chunk_batches
         batches: list[np.ndarray] = []
         for start in range(0, n, chunk):
             part = order[start:start + chunk]
             part = part[np.argsort(-lengths[part], kind="stable")]  # longest first
-            batches += [part[i:i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -233,10 +254,11 @@ class BucketBatches:
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "batch_size": self.batch_size,
-                "chunk_batches": self.chunk_batches, "shuffle": self.shuffle, "documents": len(self.split)}
+                "chunk_batches": self.chunk_batches, "shuffle": self.shuffle, "documents": len(self.split),
+                **({"world_size": self.world_size} if self.world_size > 1 else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_batch_state(state, self.state_dict(), ("seed", "batch_size", "chunk_batches", "shuffle", "documents"))
+        check_batch_state(state, self.state_dict(), ("seed", "batch_size", "chunk_batches", "shuffle", "documents", "world_size"))
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
 

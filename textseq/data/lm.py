@@ -21,6 +21,10 @@ moves the window boundaries every epoch (so no token is always first in its wind
 reproducible, hence resumable. Each epoch `plan()` says how many tokens the offset skipped and how
 many did not fill a row (< B): they are counted, not silently lost.
 
+Several processes (`shard(r, W)`): the stream is cut into W x B rows as one process with batch W x B
+would cut it, and rank r trains rows [rB, (r+1)B), carrying its own hidden state: the W ranks
+together take the steps of one process at batch W x B.
+
 Evaluation (`LMEvalBatches`): no offset and nothing dropped: the n-1 targets of the stream are split
 into B rows whose lengths differ by at most one, so every token after the first is predicted exactly
 once. Where a row is one shorter, the last window's target is IGNORE_INDEX (-100, which
@@ -163,6 +167,16 @@ class LMBatches:
                 f"Use a larger corpus or a smaller batch_size/bptt."
             )
         self.epoch, self.window = 0, 0
+        self.rank, self.world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Train rows [rank*B, (rank+1)*B) of the world_size*B rows the stream is cut into."""
+        need = min_tokens(world_size * self.batch_size, self.bptt, self.random_offset)
+        if len(self.tokens) < need:
+            raise InputError(f"corpus {self.source} has {len(self.tokens)} tokens; {world_size} processes x batch_size="
+                             f"{self.batch_size} with bptt={self.bptt} need at least {need}. Use fewer processes, "
+                             "a smaller batch_size/bptt or a larger corpus.")
+        self.rank, self.world_size = rank, world_size
 
     def offset(self, epoch: int) -> int:
         """The start offset of `epoch`, in [0, bptt): the same for the same (seed, epoch)."""
@@ -173,7 +187,7 @@ class LMBatches:
     def plan(self, epoch: int | None = None) -> EpochPlan:
         """How `epoch` (default: the current one) cuts the stream."""
         epoch = self.epoch if epoch is None else epoch
-        return plan_epoch(len(self.tokens), self.batch_size, self.bptt, self.offset(epoch))
+        return plan_epoch(len(self.tokens), self.world_size * self.batch_size, self.bptt, self.offset(epoch))
 
     def __len__(self) -> int:
         return self.plan().windows
@@ -184,7 +198,9 @@ class LMBatches:
 
     def __iter__(self) -> Iterator[LMBatch]:
         plan, B, T = self.plan(), self.batch_size, self.bptt
-        rows = self.tokens[plan.offset : plan.offset + B * plan.row_len].reshape(B, plan.row_len)  # (B, L) view
+        W, r = self.world_size, self.rank
+        rows = self.tokens[plan.offset : plan.offset + W * B * plan.row_len].reshape(W * B, plan.row_len)  # (WB, L) view
+        rows = rows[r * B : (r + 1) * B]  # this rank's (B, L)
         while self.window < plan.windows:
             i = self.window * T
             t = min(T, plan.row_len - 1 - i)
@@ -198,7 +214,9 @@ class LMBatches:
         """The rows that start fresh at `window`: drawn from (seed, epoch, window), so resumable."""
         if self.reset_every is None:
             return False
-        flags = np.random.default_rng([self.seed, self.epoch, window]).random(self.batch_size) < 1.0 / self.reset_every
+        B, r = self.batch_size, self.rank  # drawn for all W*B rows: the same flags as one process at batch W*B
+        flags = np.random.default_rng([self.seed, self.epoch, window]).random(self.world_size * B) < 1.0 / self.reset_every
+        flags = flags[r * B : (r + 1) * B]
         if not flags.any():
             return False
         out = torch.from_numpy(flags)
@@ -214,10 +232,11 @@ class LMBatches:
             "seed": self.seed,
             "random_offset": self.random_offset,
             "tokens": len(self.tokens),
+            **({"world_size": self.world_size} if self.world_size > 1 else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_batch_state(state, self.state_dict(), ("batch_size", "bptt", "seed", "random_offset", "tokens"))
+        check_batch_state(state, self.state_dict(), ("batch_size", "bptt", "seed", "random_offset", "tokens", "world_size"))
         self.epoch, self.window = int(state["epoch"]), int(state["window"])
         if "offset" in state and state["offset"] != self.offset(self.epoch):
             raise ConfigError(f"batch state has offset {state['offset']} for epoch {self.epoch}, but this seed gives {self.offset(self.epoch)}")

@@ -260,4 +260,4 @@ def train_lm(config: LMJobConfig | str | Path, run_dir: str | Path, resume: bool
     `run_dir`, then report validation bpc and a sample; run_job with an LMTask (`force` starts a
     finished run over)."""
     job = run_job(LMTask(), config, run_dir, resume, overrides, progress, callbacks, force=force)
-    return LMResult(job.run_dir, job.fit, job.report["valid"], job.report["sample"])
+    return LMResult(job.run_dir, job.fit, job.report.get("valid", {}), job.report.get("sample", ""))  # {}: not rank 0

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import Field
 
 from textseq.config import StrictModel
+from textseq.errors import TextseqError
 
 
 class DivergenceConfig(StrictModel):
@@ -97,3 +98,17 @@ class DivergenceGuard:
         self.losses.extend(float(x) for x in state["losses"])
         self.norms.extend(float(x) for x in state["norms"])
         self.streak_start = state["streak_start"]
+
+
+def diverged_error(what: str, step: int, epoch: int, last_checkpoint: Any, onset: int | None = None) -> TextseqError:
+    """The error that stops a diverging run at optimizer step `step` + 1, naming the last checkpoint
+    written before `onset` (default: the step being taken); no checkpoint is written from the onset on."""
+    where = f"{what} (epoch {epoch})" if onset is not None else f"{what} at step {step + 1} (epoch {epoch})"
+    if last_checkpoint is None:
+        return TextseqError(f"{where}; no checkpoint was written yet. Lower the learning rate "
+                            "(--set train.optimizer.lr=...) or clip harder (--set train.clip_norm=...)")
+    return TextseqError(
+        f"{where}; the last good checkpoint is {last_checkpoint.name} in {last_checkpoint.parent}. "
+        "Resume from it (--resume) with a lower learning rate (--set train.optimizer.lr=...) or a smaller "
+        "--set train.clip_norm=..."
+    )

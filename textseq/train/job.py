@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
@@ -130,22 +132,44 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
             progress: bool | None = None, callbacks: Sequence[Callback] = (), force: bool = False) -> JobResult:
     """Train (or resume) `task` with `config` (a config object, YAML path or preset name) into `run_dir`;
     `force` starts over a run that has checkpoints, or trains into a non-empty directory that is no run."""
+    import contextlib
+
+    import torch.distributed
+
+    from textseq.train import distributed
     from textseq.train.checkpoint import list_checkpoints
     from textseq.train.rundir import RunLock, check_run_dir, open_run_dir
 
     check_run_dir(run_dir, resume, force)  # before the lock file is created in it
     if not isinstance(config, BaseModel):
         config = task.load_config(config, overrides)
-    with RunLock(run_dir):  # one writer per run directory, before anything in it is touched
-        opened = open_run_dir(run_dir, config, task.kind, resume, task.load_config, force=force)
-        # a --resume of a run stopped before its first checkpoint trains it from the start (open_run_dir said so)
-        return _run_locked(task, config, opened, resume and bool(list_checkpoints(opened)), progress, callbacks)
+    joined = not torch.distributed.is_initialized()
+    info = distributed.start(config.train.device)  # type: ignore[attr-defined]  # several processes: join them
+    joined = joined and torch.distributed.is_initialized()
+    try:
+        # one writer per run directory (rank 0), before anything in it is touched
+        with RunLock(run_dir) if info.is_main else contextlib.nullcontext():
+            opened = go_on = None
+            if info.is_main:
+                opened = open_run_dir(run_dir, config, task.kind, resume, task.load_config, force=force)
+                # a --resume of a run stopped before its first checkpoint trains it from the start (open_run_dir said so)
+                go_on = resume and bool(list_checkpoints(opened))
+            opened, go_on = distributed.broadcast(info, (opened, go_on))
+            return _run_locked(task, config, opened, bool(go_on), progress, callbacks, info)
+    except Exception as err:
+        if info.world_size > 1 and distributed.is_collective_error(err):
+            raise distributed.lost_rank(info, err) from None
+        raise
+    finally:
+        if joined:
+            distributed.stop()
 
 
 def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: bool | None,
-                callbacks: Sequence[Callback]) -> JobResult:
+                callbacks: Sequence[Callback], info: Any) -> JobResult:
     from importlib.util import find_spec
 
+    from textseq.train import distributed
     from textseq.train.callbacks import TimeBudgetCosine
     from textseq.train.serialize import seed_everything
     from textseq.train.trainer import Trainer
@@ -155,9 +179,14 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     # bits as in every run recorded in benchmarks/RESULTS.md.
     train_cfg = config.train  # type: ignore[attr-defined]
     seed_everything(config.seed)  # type: ignore[attr-defined]
-    data = task.prepare(config, run_dir)
+    with distributed.main_first(info):  # rank 0 writes the prepared data, the other ranks then read it
+        data = task.prepare(config, run_dir)
     seed_everything(config.seed)  # type: ignore[attr-defined]  # the model's init is part of the run
     built = task.build(config, data, run_dir)
+    distributed.shard_batches(built.batches, info)  # several processes: each trains its share of every step
+    if info.world_size > 1:
+        log.info(f"{info.world_size} processes ({distributed.backend_for(distributed.resolve_device(train_cfg.device))}): "
+                 f"each trains its own share of every step, so a step covers {info.world_size} times the batch above")
     log.info(built.summary)
     log.info(f"writing to {run_dir}: metrics.jsonl, checkpoints (step-*/, best/), report.json"
              + (", tensorboard/" if train_cfg.tensorboard and find_spec("tensorboard") else "")
@@ -166,7 +195,7 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     show = sys.stderr.isatty() if progress is None else progress
     trainer = Trainer(built.model, train_cfg, built.batches, run_dir, evaluate=built.evaluate,
                       callbacks=[ValidLine(task.valid_metrics), *budget, *built.callbacks, *callbacks],
-                      extra_checkpoint_json=built.extra, progress=show, param_groups=built.param_groups)
+                      extra_checkpoint_json=built.extra, progress=show, param_groups=built.param_groups, dist=info)
     if resume:
         chosen = trainer.resume()
         spent = trainer.elapsed_before / 60
@@ -177,9 +206,14 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
         fit = trainer.fit()
     if stop.signum is not None:
         _interrupted(task, run_dir, fit, stop.signum)
+    if not info.is_main:  # rank 0 reports (and writes what the task writes with it)
+        return JobResult(run_dir, fit, {})
     report = task.report(config, data, trainer.model, fit, run_dir)
     summary = {"task": task.kind.task, "step": fit.step, "epoch": fit.epoch, "stop_reason": fit.stop_reason,
                "best": fit.best, "best_step": fit.best_step, **report}
+    if info.world_size > 1:
+        summary["distributed"] = {"world_size": info.world_size, "backend": distributed.backend_for(trainer.device),
+                                  "items_per_sec_per_rank": [round(r, 1) for r in fit.items_per_sec]}
     atomic_write_text(run_dir / REPORT_FILE, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     log.info(f"stopped after step {fit.step} ({fit.stop_reason}); run directory: {run_dir}")
     return JobResult(run_dir, fit, report)
@@ -211,16 +245,18 @@ class StopOnSignal:
     A second signal aborts at once. Only the main thread may install handlers; elsewhere this does nothing."""
 
     def __init__(self, trainer: Any) -> None:
-        self.trainer, self.signum = trainer, None
+        self.trainer, self.signum, self.since = trainer, None, 0.0
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         import signal
 
+        if self.signum is not None and self.trainer.dist.world_size > 1 and time.monotonic() - self.since < 2.0:
+            return  # torchrun passes the terminal's Ctrl-C on to its workers: the same request, not a second one
         if self.signum is not None:  # the second one: no more waiting
             self.__exit__()
             raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-        self.signum = signum
+        self.signum, self.since = signum, time.monotonic()
         log.warning(f"{signal.Signals(signum).name}: finishing step {self.trainer.step + 1} and writing a checkpoint "
                     "(press Ctrl-C again to stop at once, without one)")
         self.trainer.request_stop("interrupted")
@@ -267,6 +303,9 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
                        help="start RUN_DIR over although it holds checkpoints (they are removed), or train into a "
                             "non-empty directory that holds no run")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--nproc", type=positive_int, default=None, metavar="N",
+                       help="train in N processes on this machine (data-parallel; starts torchrun --standalone "
+                            "--nproc_per_node N); for several machines run torchrun yourself")
         shortcuts = p.add_argument_group("shortcuts (each is the --set it names; default: the config's value)")
         for flag, (key, kind, metavar, text) in SHORTCUTS.items():
             shortcuts.add_argument(flag, type=kind, default=None, metavar=metavar, help=f"{text} (= --set {key}=...)")
@@ -277,6 +316,8 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         from textseq.train.rundir import check_run_dir
 
         task = get_task(task_name)
+        if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+            return launch_local(args.nproc)
         if args.resume and args.force:
             raise ConfigError("--resume continues RUN_DIR and --force starts it over: give one of them")
         check_run_dir(args.output, args.resume, args.force)  # before any config is read
@@ -289,3 +330,25 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         return 0
 
     return help_text, add_arguments, run
+
+
+def launch_local(nproc: int, argv: Sequence[str] | None = None) -> int:
+    """Run this command again in `nproc` processes under torchrun (torch.distributed.run) on this
+    machine, without --nproc; its exit status."""
+    import subprocess
+
+    args, rest = [], list(sys.argv[1:] if argv is None else argv)
+    while rest:
+        item = rest.pop(0)
+        if item == "--nproc":
+            rest.pop(0)
+        elif not item.startswith("--nproc="):
+            args.append(item)
+    log.info(f"starting {nproc} training processes (torchrun --standalone --nproc_per_node {nproc})")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "textseq", *args]
+    child = subprocess.Popen(cmd)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached torchrun and its workers too: wait while they save and stop
+            continue

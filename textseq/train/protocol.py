@@ -55,8 +55,8 @@ def check_batch_state(state: dict[str, Any], mine: dict[str, Any], keys: tuple[s
     """Refuse a saved batch position whose settings (`keys`) differ from these batches' own `mine`:
     resuming it would silently walk a different sequence of batches."""
     for key in keys:
-        if key in state and state[key] != mine[key]:
-            raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine[key]!r}")
+        if key in state and state[key] != mine.get(key):
+            raise ConfigError(f"batch state was saved with {key}={state[key]!r}, but these batches have {key}={mine.get(key)!r}")
 
 
 def batch_to(batch: Any, device: torch.device) -> Any:
@@ -79,3 +79,13 @@ def detach_state(state: Any) -> Any:
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(detach_state(s) for s in state)
+
+
+def batch_reset(batch: Any) -> bool:
+    """True when a batch starts every stream afresh (its single `reset` flag is set)."""
+    # A batch says "a new stream starts here" with a `reset` field/key; a per-row tensor of flags is
+    # the model's business (it can zero just those rows), so only a single flag is acted on here.
+    flag = batch.get("reset", False) if isinstance(batch, dict) else getattr(batch, "reset", False)
+    if isinstance(flag, torch.Tensor):
+        return flag.numel() == 1 and bool(flag)
+    return bool(flag)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,11 +38,12 @@ from textseq.train.callbacks import Callback
 from textseq.train.config import TrainConfig
 from textseq.train.device import DistInfo, autocast_context, check_precision, dist_info, resolve_device
 from textseq.train.diagnostics import grad_norms_by_layer
-from textseq.train.divergence import DivergenceGuard
+from textseq.train.distributed import cpu_tree, make_sync
+from textseq.train.divergence import DivergenceGuard, diverged_error
 from textseq.train.metrics import MetricsLogger, RunningMeans, perplexity
 from textseq.train.monitor import Improvement
 from textseq.train.optim import LRSchedule, build_optimizer
-from textseq.train.protocol import Batches, batch_to, detach_state
+from textseq.train.protocol import Batches, batch_reset, batch_to, detach_state
 from textseq.train.serialize import capture_rng, restore_rng, seed_everything
 from textseq.train.trainer_state import restore_trainer_state, trainer_state
 
@@ -62,15 +63,7 @@ class FitResult:
     best_step: int | None
     last_checkpoint: Path | None
     last_eval: dict[str, float] | None
-
-
-def _batch_reset(batch: Any) -> bool:
-    # A batch says "a new stream starts here" with a `reset` field/key; a per-row tensor of flags is
-    # the model's business (it can zero just those rows), so only a single flag is acted on here.
-    flag = batch.get("reset", False) if isinstance(batch, dict) else getattr(batch, "reset", False)
-    if isinstance(flag, torch.Tensor):
-        return flag.numel() == 1 and bool(flag)
-    return bool(flag)
+    items_per_sec: list[float] = field(default_factory=list)  # each rank's training throughput (one per process)
 
 
 class Trainer:
@@ -98,8 +91,9 @@ class Trainer:
         self.device = resolve_device(config.device)
         check_precision(self.device, config.precision)
         self.model = model.to(self.device)
-        self.train_data = train_data
-        self.run_dir = Path(run_dir)
+        self.sync = make_sync(self.dist)  # one process: collectives that hand their input back
+        self._forward = self.sync.wrap(self.model, self.device)  # model.step, or through DistributedDataParallel
+        self.train_data, self.run_dir = train_data, Path(run_dir)
         self.evaluate = evaluate
         self.callbacks = list(callbacks)
         self.extra = dict(extra_checkpoint_json or {})
@@ -126,19 +120,23 @@ class Trainer:
         self.stop_reason: str | None = None
         self.last_checkpoint: Path | None = None
         self.last_eval: dict[str, float] | None = None
-        self._saved_step = -1
-        self._evaluated_step = -1
+        self._saved_step = self._evaluated_step = -1
         self._new_best = False
         self._resume_rng: dict[str, Any] | None = None
         self._resumed = False
         self._interval = RunningMeans()
         self._logger: MetricsLogger | None = None
+        # Several ranks: a stop asked for on this rank until all agree on it; every rank's RNG and data position.
+        self._requested, self._rank_states = None, None
 
     # ---------------------------------------------------------------- public API
 
     def request_stop(self, reason: str) -> None:
-        """End the run after the current step (callbacks use this)."""
-        self.stop_reason = self.stop_reason or reason
+        """End the run after the current step (callbacks use this); several ranks stop at the next check they share."""
+        if self.sync.active:
+            self._requested = self._requested or reason
+        else:
+            self.stop_reason = self.stop_reason or reason
 
     def resume(self, path: str | Path | None = None) -> Path:
         """Load the newest good checkpoint of run dir `path` (default: this run_dir), or checkpoint dir `path`."""
@@ -152,8 +150,7 @@ class Trainer:
             for problem in problems:
                 log.warning(f"skipping a damaged checkpoint: {problem}")
         loaded = ckpt.load_checkpoint(chosen, self.model, self.optimizer, self.device)
-        restore_trainer_state(self, loaded.trainer)
-        self.state = loaded.carried_state
+        self.state = restore_trainer_state(self, loaded.trainer, loaded.carried_state, chosen)
         self.last_checkpoint, self._saved_step = chosen, self.step
         self._resumed = True
         return chosen
@@ -161,21 +158,21 @@ class Trainer:
     def fit(self) -> FitResult:
         """Train until a limit (max_steps/epochs/minutes), early stopping, or request_stop."""
         self._start()
-        bar = tqdm(total=self.cfg.max_steps, initial=self.step, disable=not self.progress, desc="train", dynamic_ncols=True)
-        self._bar = bar
+        self._bar = bar = tqdm(total=self.cfg.max_steps, initial=self.step, disable=not self.progress, desc="train", dynamic_ncols=True)
         try:
             self._emit("on_fit_start")
             self._check_limits(budget=False)  # a resumed run may already be done; time only counts after a step
             while self.stop_reason is None:
                 self._run_epoch()
             self._finish()
+            rates = self.sync.gather(self._items / max(self.run_seconds() - self._paused, 1e-9))
         finally:
             bar.close()
             if self._logger is not None:
                 self._logger.close()
         self._emit("on_fit_end")
         return FitResult(self.step, self.epoch, self.stop_reason or "", self.best.best, self.best.best_step,
-                         self.last_checkpoint, self.last_eval)
+                         self.last_checkpoint, self.last_eval, rates)
 
     # ---------------------------------------------------------------- the loop
 
@@ -187,7 +184,7 @@ class Trainer:
         if not self._resumed:
             if ckpt.list_checkpoints(self.run_dir):
                 raise TextseqError(f"{self.run_dir} already holds checkpoints; resume it or choose a new run directory")
-            seed_everything(self.cfg.seed)
+            seed_everything(self.cfg.seed + self.dist.rank)  # rank 0 as one process; other ranks draw other dropout masks
         if main:
             dump_config(self.cfg, self.run_dir / "train_config.yaml")
         self._logger = MetricsLogger(self.run_dir, enabled=main, tensorboard=self.cfg.tensorboard)
@@ -195,7 +192,8 @@ class Trainer:
         if self._resume_rng is not None:
             restore_rng(self._resume_rng)
             self._resume_rng = None
-        self.stop_reason = None  # fit() may be called again, e.g. after raising max_steps
+        self.stop_reason = self._requested = None  # fit() may be called again, e.g. after raising max_steps
+        self._items, self._paused = 0, 0.0  # this invocation's items trained and seconds spent evaluating/saving
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         self._t0 = time.monotonic()
@@ -210,7 +208,7 @@ class Trainer:
             self.state, self.mid_epoch = None, True
         pending = drawn = 0
         for batch in self.train_data:
-            self._micro_step(batch)
+            self._micro_step(batch, last=pending + 1 == self.cfg.accumulate)
             pending, drawn = pending + 1, drawn + 1
             if pending == self.cfg.accumulate:
                 pending = 0
@@ -220,23 +218,25 @@ class Trainer:
         if fresh and drawn == 0:
             raise InputError(f"{type(self.train_data).__name__} yielded no batches in epoch {self.epoch}")
         if pending:  # a short last group: the count-weighted sum keeps its gradient unbiased
+            self.sync.average_grads(self.params)  # its micro-batches all ran under no_sync
             self._optimizer_step()
         self.epoch, self.mid_epoch = self.epoch + 1, False
         self._check_limits()
 
-    def _micro_step(self, batch: Any) -> None:
-        if _batch_reset(batch):
+    def _micro_step(self, batch: Any, last: bool = True) -> None:
+        if batch_reset(batch):
             self.state = None
         batch = batch_to(batch, self.device)
-        with autocast_context(self.device, self.cfg.precision):
-            out = self.model.step(batch, self.state)
-        loss_value = float(out.loss.detach())
-        if not math.isfinite(loss_value):
-            raise self._diverged(f"loss became {loss_value}")
-        weighted = out.loss.float() * out.count
-        if self.scaler.is_enabled():
-            weighted = self.scaler.scale(weighted)
-        weighted.backward()
+        with self.sync.no_sync(last):  # several ranks: gradients are averaged in the last micro-batch's backward
+            with autocast_context(self.device, self.cfg.precision):
+                out = self._forward(batch, self.state)
+            loss_value = float(out.loss.detach())
+            if not math.isfinite(loss_value) and not self.sync.active:  # several ranks: the shared grad norm says so
+                raise self._diverged(f"loss became {loss_value}")
+            weighted = out.loss.float() * out.count
+            if self.scaler.is_enabled():
+                weighted = self.scaler.scale(weighted)
+            weighted.backward()
         self.state = detach_state(out.state)  # truncated BPTT: keep the value, cut the graph
         self._pending_count += int(out.count)
         self._interval.add(loss_value, int(out.count), out.metrics)
@@ -247,7 +247,9 @@ class Trainer:
         self.schedule.apply(self.optimizer, self.step)
         if self.scaler.is_enabled():
             self.scaler.unscale_(self.optimizer)
-        inv = 1.0 / max(self._pending_count, 1)
+        self._items += self._pending_count
+        count, loss_sum = self.sync.totals(self._pending_count, self._step_loss_sum)  # over all ranks
+        inv = self.dist.world_size / max(count, 1)  # DDP averaged over the ranks: undo that, divide by all items
         for p in self.params:
             if p.grad is not None:
                 p.grad.mul_(inv)
@@ -263,7 +265,6 @@ class Trainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_sum, count = self._step_loss_sum, self._pending_count
         self._step_loss_sum, self._pending_count = 0.0, 0
         self.step += 1
         lr = self.optimizer.param_groups[0]["lr"]
@@ -274,7 +275,7 @@ class Trainer:
         self._bar.update(1)
         self._emit("on_step_end", self.step, logs)
         if log_now:
-            record = {**self._interval.means(), "lr": lr, "grad_norm": grad_norm}
+            record = {**self.sync.means(self._interval), "lr": lr, "grad_norm": grad_norm}
             record.update({f"grad_norm/{k}": v for k, v in layer_norms.items()})
             self._log("train", record)
             self._bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
@@ -286,7 +287,8 @@ class Trainer:
             self._new_best = False  # no checkpoint while gradients explode: the last one must predate it
         elif self.step % cfg.checkpoint_interval == 0 or self._new_best:
             self._save()
-        self._interval.exclude(time.perf_counter() - paused)  # items/sec measures training alone
+        self._paused += time.perf_counter() - paused  # items/sec measures training alone
+        self._interval.exclude(time.perf_counter() - paused)
         self._check_limits()
 
     def run_seconds(self) -> float:
@@ -310,8 +312,10 @@ class Trainer:
             self.request_stop("max_steps")
         elif cfg.max_epochs is not None and self.epoch >= cfg.max_epochs:
             self.request_stop("max_epochs")
-        elif budget and cfg.max_minutes is not None and self.trained_seconds() / 60 >= cfg.max_minutes:
-            self.request_stop("max_minutes")
+        elif budget and cfg.max_minutes is not None and self.dist.is_main and self.trained_seconds() / 60 >= cfg.max_minutes:
+            self.request_stop("max_minutes")  # rank 0's clock decides for every rank
+        if self.sync.active:
+            self.stop_reason = self.stop_reason or self.sync.agree(self._requested, self.schedule)
 
     def _finish(self) -> None:
         # A final evaluation feeds best/ but not early stopping or the plateau rule: an interrupted
@@ -331,6 +335,7 @@ class Trainer:
         try:
             with torch.no_grad(), autocast_context(self.device, self.cfg.precision):
                 metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}  # type: ignore[misc]
+            metrics = self.sync.from_main(metrics)  # every rank evaluated the whole set; rank 0's numbers decide
         finally:
             self.model.train()
             restore_rng(rng)
@@ -338,22 +343,16 @@ class Trainer:
             metrics["ppl"] = perplexity(metrics["loss"])
         self._evaluated_step, self.last_eval = self.step, metrics
         self._log("valid", dict(metrics))
-        value = self._metric(metrics, self.cfg.monitor, "monitor")
+        value = _metric(metrics, self.cfg.monitor, "monitor")
         self._new_best = self.best.update(value, self.step) or self._new_best
         if not final:
             self.schedule.on_eval(value, self.cfg.monitor_mode)
             es = self.cfg.early_stopping
             if es is not None and self.early is not None:
-                self.early.update(self._metric(metrics, es.metric, "early_stopping.metric"), self.step)
+                self.early.update(_metric(metrics, es.metric, "early_stopping.metric"), self.step)
                 if self.early.bad >= es.patience:
                     self.request_stop("early_stopping")
         self._emit("on_eval_end", metrics)
-
-    @staticmethod
-    def _metric(metrics: dict[str, float], name: str, option: str) -> float:
-        if name not in metrics:
-            raise ConfigError(f"train.{option} is {name!r}, but evaluate() returned only: {', '.join(sorted(metrics))}")
-        return metrics[name]
 
     def _log(self, split: str, values: dict[str, Any]) -> None:
         elapsed = self.elapsed_before + time.monotonic() - self._t0
@@ -365,26 +364,21 @@ class Trainer:
 
     def _save(self) -> None:
         is_best, self._new_best = self._new_best, False
-        if not self.dist.is_main:
+        carried = self.state
+        if self.sync.active:  # every rank's carried state, RNG states and data position, for an exact resume
+            ranks = self.sync.gather({"state": cpu_tree(self.state), "rng": capture_rng(), "data": self.train_data.state_dict()})
+            carried, self._rank_states = [r.pop("state") for r in ranks], ranks
+        if not self.dist.is_main:  # rank 0 writes it
+            self.last_checkpoint, self._saved_step = self.run_dir / ckpt.step_dir_name(self.step), self.step
             return
         path = ckpt.save_checkpoint(self.run_dir, self.step, model=self.model, optimizer=self.optimizer,
-                                    carried_state=self.state, trainer_state=trainer_state(self), extra=self.extra,
+                                    carried_state=carried, trainer_state=trainer_state(self), extra=self.extra,
                                     keep_last=self.cfg.keep_last, is_best=is_best)
         self.last_checkpoint, self._saved_step = path, self.step
         self._emit("on_checkpoint", path)
 
     def _diverged(self, what: str, onset: int | None = None) -> TextseqError:
-        """The error that stops a diverging run, naming the last checkpoint written before `onset`
-        (default: the step being taken); no checkpoint is written from the onset on."""
-        where = f"{what} (epoch {self.epoch})" if onset is not None else f"{what} at step {self.step + 1} (epoch {self.epoch})"
-        if self.last_checkpoint is None:
-            return TextseqError(f"{where}; no checkpoint was written yet. Lower the learning rate "
-                                "(--set train.optimizer.lr=...) or clip harder (--set train.clip_norm=...)")
-        return TextseqError(
-            f"{where}; the last good checkpoint is {self.last_checkpoint.name} in {self.last_checkpoint.parent}. "
-            "Resume from it (--resume) with a lower learning rate (--set train.optimizer.lr=...) or a smaller "
-            "--set train.clip_norm=..."
-        )
+        return diverged_error(what, self.step, self.epoch, self.last_checkpoint, onset)
 
     def _emit(self, event: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -397,3 +391,9 @@ class Trainer:
             per_epoch = math.ceil(len(self.train_data) / self.cfg.accumulate)  # type: ignore[arg-type]
             return per_epoch * self.cfg.max_epochs
         return None
+
+
+def _metric(metrics: dict[str, float], name: str, option: str) -> float:
+    if name not in metrics:
+        raise ConfigError(f"train.{option} is {name!r}, but evaluate() returned only: {', '.join(sorted(metrics))}")
+    return metrics[name]

@@ -11,7 +11,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from textseq.errors import TextseqError
+from textseq.errors import ConfigError, TextseqError
 from textseq.train.serialize import capture_rng
 
 if TYPE_CHECKING:
@@ -35,12 +35,18 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "scaler": trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None,
         "data": data_state, "rng": capture_rng(),
         "config": trainer.cfg.model_dump(mode="json"),
+        # several ranks: each one's RNG states and data position (one process: the ones above, no key)
+        **({"world_size": trainer.dist.world_size, "ranks": trainer._rank_states} if trainer.sync.active else {}),
     }
 
 
-def restore_trainer_state(trainer: Trainer, t: dict[str, Any]) -> None:
-    """Put back what `trainer_state` saved. The RNG states wait in `trainer._resume_rng` until fit()
-    starts, so nothing in between can draw from them."""
+def restore_trainer_state(trainer: Trainer, t: dict[str, Any], carried: Any = None, where: Any = "checkpoint") -> Any:
+    """Put back what `trainer_state` saved and return this rank's carried state. The RNG states wait
+    in `trainer._resume_rng` until fit() starts, so nothing in between can draw from them."""
+    saved, world = int(t.get("world_size", 1)), trainer.dist.world_size
+    if saved != world:  # each rank's rows, documents, hidden state and RNGs belong to that many processes
+        raise ConfigError(f"{where} was written by {saved} training process(es), this run has {world}: resume it "
+                          f"with the same number (--nproc {saved}, or torchrun --nproc_per_node {saved})")
     trainer.step, trainer.epoch, trainer.mid_epoch = int(t["step"]), int(t["epoch"]), bool(t["mid_epoch"])
     trainer.elapsed_before = float(t["elapsed"])
     trainer.best.load_state_dict(t["best"])
@@ -51,5 +57,7 @@ def restore_trainer_state(trainer: Trainer, t: dict[str, Any]) -> None:
     trainer.schedule.load_state_dict(t["schedule"])
     if trainer.scaler.is_enabled() and t.get("scaler"):
         trainer.scaler.load_state_dict(t["scaler"])
-    trainer.train_data.load_state_dict(t["data"])
-    trainer._resume_rng = t["rng"]
+    mine = t["ranks"][trainer.dist.rank] if world > 1 else t
+    trainer.train_data.load_state_dict(mine["data"])
+    trainer._resume_rng = mine["rng"]
+    return carried[trainer.dist.rank] if world > 1 else carried
