@@ -93,6 +93,17 @@ def test_cli_on_its_own_local_ray_matches_local_and_stops_ray(tmp_path):
     assert not _ray_processes() - before, "Ray's daemons outlived the command"
 
 
+@needs_ray
+def test_an_unreachable_cluster_is_one_line_at_once(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("one line\n", encoding="utf-8")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # nothing listens on port 1
+    assert main(["preprocess", "-i", str(src), "-o", str(tmp_path / "out.jsonl"), "--engine", "ray"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ray-address 127.0.0.1:1: no Ray cluster answers there" in err[0]
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     import ray

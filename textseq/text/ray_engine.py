@@ -77,6 +77,7 @@ class RayEngine:
         options: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.INFO,
                                    "log_to_driver": not quiet}
         if self.address:
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, **options)
             except Exception as err:  # ConnectionError, or a version mismatch with the cluster
@@ -124,6 +125,21 @@ class RayEngine:
                     yield doc, result
         finally:
             ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that refuses connections is a one-line error now: Ray itself
+    retries an unreachable cluster for minutes before it gives up."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # "auto", or a form Ray resolves itself
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(f"--ray-address {address}: no Ray cluster answers there ({err.strerror or err}); "
+                          f"start one with `ray start --head`, or leave the address out for a local Ray") from None
 
 
 def _ship(docs: Iterable[Any], block_size: int) -> list[Any]:
