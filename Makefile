@@ -9,12 +9,13 @@ STAMP  := $(VENV)/.textseq-installed
 setup: $(STAMP) system-deps corpora
 
 # The CPU build of torch is pinned and installed before the package, so that the package's
-# torch range is already satisfied and pip pulls no CUDA wheels.
+# torch range is already satisfied and pip pulls no CUDA wheels. Ray (the optional `ray` extra,
+# a ~65 MB wheel) is pinned too, so that `make test` exercises the Ray engine on a known version.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q torch==2.13.0 'ray[data]==2.60.0'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 # WordNet 3.0 from Debian, for the optional NLTK WordNet lemmatizer. Best effort: without root or

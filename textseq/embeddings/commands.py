@@ -28,6 +28,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from textseq.cliargs import positive_int
+    from textseq.text.engines import add_engine_arguments
 
     sub = parser.add_subparsers(dest="embed_command", metavar="ACTION", required=True)
     t = sub.add_parser("train", help="train GloVe / Word2Vec / FastText vectors from a config (configs/embed/*.yaml)")
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set glove.epochs=5 (repeatable)")
     t.add_argument("--eval", action="store_true", help="evaluate the trained vectors afterwards")
+    add_engine_arguments(t)  # where the pipeline runs while the token file is written
 
     e = sub.add_parser("eval", help="analogy accuracy (questions-words) and Spearman rho (WordSim-353, SimLex-999)")
     _add_source(e)
@@ -93,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = load_config(EmbedConfig, args.config, args.overrides)
     check_output_dir(args.output, args.force, "output directory", input_paths(args.config, *config.corpus))
-    result = train_embeddings(config, args.output)
+    result = train_embeddings(config, args.output, engine=args.engine, ray_address=args.ray_address)
     meta = getattr(result, "meta", {}) or {}
     log.info(f"wrote {args.output}: {meta.get('vocab_size', meta.get('count', '?'))} words x {meta.get('dim', '?')} ({config.method})")
     if args.eval:

@@ -11,6 +11,7 @@ counter both read it. Methods are looked up by name in METHODS, each a function
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -88,8 +89,10 @@ class EmbedResult:
 
 
 # ----------------------------------------------------------------------------- the job
-def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool | None = None) -> EmbedResult:
-    """Prepare the token file, train with `config.method`, write DIR/vectors.npy, vocab.txt, meta.json."""
+def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool | None = None,
+                     engine: str = "local", ray_address: str | None = None) -> EmbedResult:
+    """Prepare the token file (the pipeline running on `engine`, see textseq.text.engines), train with
+    `config.method`, write DIR/vectors.npy, vocab.txt, meta.json."""
     from textseq import __version__
 
     progress = progress_enabled(progress)
@@ -97,7 +100,8 @@ def train_embeddings(config: EmbedConfig, out_dir: str | Path, *, progress: bool
     out.mkdir(parents=True, exist_ok=True)
     pipeline = _pipeline(config)
     started = time.perf_counter()
-    token_file, corpus_stats = prepare_token_file(config, pipeline, progress=progress)
+    token_file, corpus_stats = prepare_token_file(config, pipeline, progress=progress, engine=engine,
+                                                  ray_address=ray_address)
     prep_seconds = time.perf_counter() - started
     trained = METHODS.get(config.method)(token_file, config, out, progress)
     if not np.isfinite(trained.matrix).all():
@@ -148,8 +152,10 @@ def _source_identity(source: str) -> list[Any]:
     return [source]
 
 
-def prepare_token_file(config: EmbedConfig, pipeline: Any, *, progress: bool = False) -> tuple[Path, dict[str, Any]]:
-    """The cached token file for `config` (written now if missing) and its document/token counts."""
+def prepare_token_file(config: EmbedConfig, pipeline: Any, *, progress: bool = False, engine: str = "local",
+                       ray_address: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The cached token file for `config` (written now if missing, the pipeline running on `engine`:
+    the file is the same whichever engine writes it) and its document/token counts."""
     from textseq.corpora.cache import cache_dir
 
     root = Path(config.token_cache) if config.token_cache else cache_dir() / "embeddings"
@@ -161,7 +167,7 @@ def prepare_token_file(config: EmbedConfig, pipeline: Any, *, progress: bool = F
     else:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
-            stats = _write_token_file(config, pipeline, tmp, progress)
+            stats = _write_token_file(config, pipeline, tmp, progress, engine, ray_address)
             os.replace(tmp, path)
         finally:
             if tmp.exists():
@@ -173,18 +179,22 @@ def prepare_token_file(config: EmbedConfig, pipeline: Any, *, progress: bool = F
     return path, stats
 
 
-def _write_token_file(config: EmbedConfig, pipeline: Any, path: Path, progress: bool) -> dict[str, Any]:
+def _write_token_file(config: EmbedConfig, pipeline: Any, path: Path, progress: bool, engine: str,
+                      ray_address: str | None) -> dict[str, Any]:
     from tqdm import tqdm
 
     from textseq.corpora.readers import iter_documents
+    from textseq.text.engines import make_engine
+    from textseq.text.files import PreprocessSummary
 
     documents = tokens = 0
-    with open(path, "w", encoding="utf-8", newline="\n") as fh, \
+    with make_engine(engine, jobs=config.n_proc, address=ray_address) as runner, \
+            open(path, "w", encoding="utf-8", newline="\n") as fh, \
             tqdm(desc="preprocess", unit=" docs", disable=not progress) as bar:
         for source in config.corpus:
-            texts = _texts(iter_documents(source, text_column=config.text_column), config.max_documents)
-            for doc in pipeline.stream(texts, n_proc=config.n_proc):
-                words = _clean_tokens(doc)
+            docs = itertools.islice(iter_documents(source, text_column=config.text_column), config.max_documents)
+            for _, result in runner.map(pipeline, docs, batch_size=256, errors="strict", summary=PreprocessSummary()):
+                words = _clean_tokens(result)
                 bar.update(1)
                 if not words:
                     continue
@@ -198,13 +208,6 @@ def _write_token_file(config: EmbedConfig, pipeline: Any, path: Path, progress: 
             if config.max_tokens is not None and tokens >= config.max_tokens:
                 break
     return {"documents": documents, "tokens": tokens}
-
-
-def _texts(docs: Iterable[Any], limit: int | None) -> Iterable[str]:
-    for n, doc in enumerate(docs):
-        if limit is not None and n >= limit:
-            return
-        yield doc.text
 
 
 def _clean_tokens(doc: Any) -> list[str]:

@@ -15,6 +15,7 @@ HELP = "run a preprocessing pipeline over text/CSV/JSONL input and write JSONL t
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from textseq.cliargs import positive_int
+    from textseq.text.engines import add_engine_arguments
 
     p.add_argument("-c", "--config", help="pipeline: a preset name such as sentiment, or a YAML file (default: the "
                                           "default preset)")
@@ -34,7 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for text files: one document per line or per file (default: auto, which is line)")
     p.add_argument("--skip-empty", action="store_true", help="drop empty documents (they are counted)")
     p.add_argument("--offsets", action="store_true", help="write each token's [start, end) in the original text")
-    p.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="worker processes, or Ray actors with --engine ray (default: all cores, or every CPU of "
+                        "the Ray cluster joined)")
+    add_engine_arguments(p)
     p.add_argument("--batch-size", type=positive_int, default=256, help="documents per batch (default: 256)")
     p.add_argument("--limit", type=positive_int, default=None, help="process only the first N documents (default: all)")
     p.add_argument("--summary", action="store_true", help="also print the most frequent tokens")
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             pipeline, args.input, args.output, text_column=args.text_column, label_column=args.label_column,
             unit=args.unit, errors=args.errors, skip_empty=args.skip_empty, batch_size=args.batch_size,
             n_proc=args.jobs, with_offsets=args.offsets, limit=args.limit,
-            progress=False if args.no_progress else None,
+            progress=False if args.no_progress else None, engine=args.engine, ray_address=args.ray_address,
         )
     with atomic_path(spec_path) as tmp:  # the spec travels with its output
         pipeline.save(tmp)

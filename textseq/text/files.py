@@ -35,6 +35,7 @@ class PreprocessSummary:
     skipped: int = 0  # documents not written (undecodable with errors=skip, or a stage failed)
     empty: int = 0
     replaced: int = 0  # documents with undecodable bytes replaced by U+FFFD
+    malformed: int = 0  # of the skipped: rows with the wrong fields or types (errors=skip)
     seconds: float = 0.0
     output: str = ""
 
@@ -101,11 +102,13 @@ def _one_by_one(pipeline: Pipeline, batch: list[Any], errors: ErrorPolicy, summa
 def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Path, *, text_column: str = "text",
                         label_column: str | None = None, unit: str = "auto", errors: ErrorPolicy = "strict",
                         skip_empty: bool = False, batch_size: int = 256, n_proc: int | None = None,
-                        with_offsets: bool = False, limit: int | None = None, progress: bool | None = None
-                        ) -> PreprocessSummary:
-    """Read `source` (text/CSV/JSONL file, directory, `corpus:split` or HF dataset), run the pipeline,
-    write JSONL records {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`."""
+                        with_offsets: bool = False, limit: int | None = None, progress: bool | None = None,
+                        engine: str = "local", ray_address: str | None = None) -> PreprocessSummary:
+    """Read `source` (text/CSV/JSONL file, directory, `corpus:split` or HF dataset), run the pipeline
+    on `engine` ("local" processes or "ray", see textseq.text.engines), write JSONL records
+    {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`."""
     from textseq.corpora.readers import ReadStats, iter_documents
+    from textseq.text.engines import make_engine
 
     start = time.perf_counter()
     stats = ReadStats()
@@ -114,24 +117,26 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
                                          errors=errors, stats=stats, skip_empty=skip_empty)
     if limit is not None:
         docs = itertools.islice(docs, limit)
-    jobs = default_jobs() if n_proc is None else n_proc
-    log.debug(f"preprocessing {source} with {jobs} worker process(es), batches of {batch_size}")
-    bar = _progress_bar(progress)
+    log.debug(f"preprocessing {source} on the {engine} engine with {n_proc or 'all'} worker(s), "
+              f"batches of {batch_size}")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    # a half-written output never looks complete, and none is left behind on an error
-    with atomic_open(output) as fh:
-        for doc, result in process_documents(pipeline, docs, batch_size=batch_size, n_proc=jobs, errors=errors,
-                                             summary=summary):
-            fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
-            summary.documents += 1
-            summary.tokens += len(result) if isinstance(result, list) else 0
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
+    # (the engine starts before the output is opened: a Ray that cannot start leaves no file behind)
+    with make_engine(engine, jobs=n_proc, address=ray_address) as runner:
+        bar = _progress_bar(progress)
+        # a half-written output never looks complete, and none is left behind on an error
+        with atomic_open(output) as fh:
+            for doc, result in runner.map(pipeline, docs, batch_size=batch_size, errors=errors, summary=summary):
+                fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
+                summary.documents += 1
+                summary.tokens += len(result) if isinstance(result, list) else 0
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
     summary.skipped += stats.skipped
     summary.empty = stats.empty
     summary.replaced = stats.replaced
+    summary.malformed = stats.malformed
     summary.seconds = time.perf_counter() - start
     return summary
 
