@@ -25,7 +25,7 @@ import datetime
 import logging
 import os
 import time
-from typing import Any, Callable, ContextManager, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterator, NoReturn, Sequence
 
 import torch
 from torch import nn
@@ -91,6 +91,21 @@ def lost_rank(info: DistInfo, err: BaseException) -> TextseqError:
     who = f"rank {others[0]}" if len(others) == 1 else f"one of ranks {', '.join(map(str, others))}"
     return TextseqError(f"rank {info.rank} of {info.world_size}: {who} stopped answering (it died, was killed or "
                         f"hangs); see its own error above. Collective error: {one_line(err)}")
+
+
+def abort(err: TextseqError) -> NoReturn:
+    """Say why this rank stops, then end the process at once (exit 1). A process group that lost a
+    peer cannot be torn down: destroying it, or leaving it to the interpreter's exit, makes gloo's
+    threads call std::terminate (SIGABRT) after the message, so the clean exit code would be lost."""
+    import os
+    import sys
+
+    logging.getLogger("textseq").error("%s", err)
+    for handler in logging.getLogger("textseq").handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def is_collective_error(err: BaseException) -> bool:

@@ -158,7 +158,7 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
             return _run_locked(task, config, opened, bool(go_on), progress, callbacks, info)
     except Exception as err:
         if info.world_size > 1 and distributed.is_collective_error(err):
-            raise distributed.lost_rank(info, err) from None
+            distributed.abort(distributed.lost_rank(info, err))  # no return: see abort()
         raise
     finally:
         if joined:
