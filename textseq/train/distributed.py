@@ -30,7 +30,7 @@ from typing import Any, Callable, ContextManager, Iterator, NoReturn, Sequence
 import torch
 from torch import nn
 
-from textseq.errors import ConfigError, TextseqError
+from textseq.errors import ConfigError, TextseqError, one_line
 from textseq.train.device import DistInfo, dist_info, resolve_device
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,6 @@ def stop() -> None:
 
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-def one_line(err: BaseException) -> str:
-    """The first line of an exception's message."""
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def lost_rank(info: DistInfo, err: BaseException) -> TextseqError:
