@@ -16,7 +16,6 @@ import base64
 import hashlib
 import logging
 import math
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_toke
 from textseq.errors import ConfigError, InputError, one_line
 from textseq.fileio import atomic_write_text
 from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
+from textseq.log import progress_enabled
 from textseq.lm.prepare import SUBWORD_FILE, PreparedData, codec_spec_for_run, prepare
 from textseq.models.lm import LMConfig, RecurrentLM
 from textseq.text.resolve import resolve_pipeline
@@ -163,7 +163,7 @@ class LMTask:
     def prepare(self, config: LMJobConfig, run_dir: Path) -> PreparedData:
         """The codec and the encoded splits (reused while the data section is unchanged)."""
         data = config.data
-        prepared = prepare(data, run_dir, progress=sys.stderr.isatty())
+        prepared = prepare(data, run_dir, progress=progress_enabled())  # a terminal, not under -q or on rank > 0
         check_train_length(len(prepared.splits["train"]), data.train, data.batch_size, data.bptt)
         return prepared
 

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from pydantic import BaseModel
-
 from textseq.cliargs import device_name, non_negative_int, positive_float, positive_int
 from textseq.fileio import atomic_write_text
 from textseq.train.callbacks import Callback
 
-if TYPE_CHECKING:  # the runner's heavy parts (torch, the engine) load when a job runs, not for --help
+if TYPE_CHECKING:  # the runner's heavy parts (torch, pydantic, the engine) load when a job runs, not for --help
+    from pydantic import BaseModel
+
     from textseq.train.rundir import RunKind
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,10 @@ class ValidLine(Callback):
 
 def seconds_left(trainer: Any, step0: int) -> float | None:
     """Seconds until the first budget ends the run, at this invocation's pace; None without a budget."""
-    cfg, elapsed = trainer.cfg, trainer.run_seconds()
+    cfg, elapsed = trainer.cfg, trainer.run_seconds()  # this invocation's pace
     left = []
-    if cfg.max_minutes is not None:
-        left.append(cfg.max_minutes * 60 - elapsed)
+    if cfg.max_minutes is not None:  # the budget counts the whole run, earlier invocations too
+        left.append(cfg.max_minutes * 60 - trainer.trained_seconds())
     total = cfg.max_steps
     if cfg.max_epochs is not None and hasattr(trainer.train_data, "__len__"):
         by_epochs = cfg.max_epochs * -(-len(trainer.train_data) // cfg.accumulate)
@@ -141,6 +141,8 @@ def run_job(task: Task, config: Any, run_dir: str | Path, resume: bool = False, 
     from textseq.train.rundir import RunLock, check_run_dir, open_run_dir
 
     check_run_dir(run_dir, resume, force)  # before the lock file is created in it
+    from pydantic import BaseModel
+
     if not isinstance(config, BaseModel):
         config = task.load_config(config, overrides)
     joined = not torch.distributed.is_initialized()
@@ -191,11 +193,10 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     log.info(f"writing to {run_dir}: metrics.jsonl, checkpoints (step-*/, best/), report.json"
              + (", tensorboard/" if train_cfg.tensorboard and find_spec("tensorboard") else "")
              + f"; `textseq plot {run_dir}` draws the curves")
-    train_cfg, budget = TimeBudgetCosine.install(train_cfg)  # a run stopped by max_minutes still anneals
-    show = sys.stderr.isatty() if progress is None else progress
+    train_cfg, schedule_budget = TimeBudgetCosine.install(train_cfg)  # a run stopped by max_minutes still anneals
     trainer = Trainer(built.model, train_cfg, built.batches, run_dir, evaluate=built.evaluate,
-                      callbacks=[ValidLine(task.valid_metrics), *budget, *built.callbacks, *callbacks],
-                      extra_checkpoint_json=built.extra, progress=show, param_groups=built.param_groups, dist=info)
+                      callbacks=[ValidLine(task.valid_metrics), *schedule_budget, *built.callbacks, *callbacks],
+                      extra_checkpoint_json=built.extra, progress=progress, param_groups=built.param_groups, dist=info)
     if resume:
         chosen = trainer.resume()
         spent = trainer.elapsed_before / 60
@@ -316,13 +317,13 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         from textseq.train.rundir import check_run_dir
 
         task = get_task(task_name)
-        if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-            return launch_local(args.nproc)
         if args.resume and args.force:
             raise ConfigError("--resume continues RUN_DIR and --force starts it over: give one of them")
-        check_run_dir(args.output, args.resume, args.force)  # before any config is read
         if args.config is None and not args.resume:
             raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
+        check_run_dir(args.output, args.resume, args.force)  # before any config is read or process started
+        if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+            return launch_local(args.nproc)
         source = args.config if args.config is not None else Path(args.output) / "config.yaml"
         config = task.load_config(source, [*args.overrides, *shortcut_overrides(args)])
         run_job(task, config, args.output, resume=args.resume, progress=False if args.no_progress else None,

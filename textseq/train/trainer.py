@@ -355,7 +355,7 @@ class Trainer:
         self._emit("on_eval_end", metrics)
 
     def _log(self, split: str, values: dict[str, Any]) -> None:
-        elapsed = self.elapsed_before + time.monotonic() - self._t0
+        elapsed = self.trained_seconds()
         record = {"split": split, "step": self.step, "epoch": self.epoch, "time": round(elapsed, 3),
                   "timestamp": round(time.time(), 3), **values}
         assert self._logger is not None

@@ -8,7 +8,6 @@ one step for step.
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from textseq.errors import ConfigError, TextseqError
@@ -27,7 +26,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         raise TextseqError(f"{type(trainer.train_data).__name__}.state_dict() must return plain JSON data") from None
     return {
         "step": trainer.step, "epoch": trainer.epoch, "mid_epoch": trainer.mid_epoch,
-        "elapsed": trainer.elapsed_before + time.monotonic() - trainer._t0,
+        "elapsed": trainer.trained_seconds(),
         "best": trainer.best.state_dict(),
         "early_stopping": trainer.early.state_dict() if trainer.early else None,
         "divergence": trainer.guard.state_dict() if trainer.guard else None,

@@ -8,7 +8,7 @@ HELP = "evaluate a trained language model on a file or CORPUS:SPLIT; prints one 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.cliargs import positive_int
+    from textseq.cliargs import device_name, positive_int
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-lm` (or a checkpoint directory)")
     p.add_argument("-i", "--input", required=True, help="a text/CSV/JSONL file, directory, CORPUS:SPLIT or hf:NAME:SPLIT")
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
     p.add_argument("--batch-size", type=positive_int, default=32, help="streams evaluated at once (default: 32)")
     p.add_argument("--bptt", type=positive_int, default=256, help="window length (default: 256)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), cuda, mps")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ HELP = "generate text from a trained language model (streams to stdout)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from textseq.cliargs import non_negative_float, non_negative_int, positive_int, probability
+    from textseq.cliargs import device_name, non_negative_float, non_negative_int, positive_int, probability
 
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory of `textseq train-lm` (or a checkpoint directory)")
     prime = p.add_mutually_exclusive_group()
@@ -21,17 +21,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: the smallest set with this much probability")
     p.add_argument("--seed", type=non_negative_int, default=None, help="seed for reproducible sampling")
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or a checkpoint directory")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu (default), cuda, mps")
 
 
 def read_prime(path: str) -> str:
     """The prime in FILE, or on standard input for '-' (UTF-8; one trailing line break dropped)."""
     import sys
+    from pathlib import Path
 
     from textseq.errors import InputError
 
     try:
-        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as err:
         raise InputError(f"--prime-file {path}: {err.strerror}") from None
     try:
