@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from textseq.embeddings.gensim_train import FastTextConfig, Word2VecConfig
 from textseq.embeddings.glove import GloveConfig
 from textseq.embeddings.vectors import Vectors
 from textseq.errors import InputError, TextseqError
+from textseq.fileio import atomic_path, atomic_write_text
 from textseq.log import progress_enabled
 from textseq.registry import Registry
 
@@ -165,14 +165,9 @@ def prepare_token_file(config: EmbedConfig, pipeline: Any, *, progress: bool = F
     if path.exists() and stats_path.exists():
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
     else:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(path) as tmp:  # a half-written token file is never found and reused
             stats = _write_token_file(config, pipeline, tmp, progress, engine, ray_address)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        stats_path.write_text(json.dumps(stats) + "\n", encoding="utf-8")
+        atomic_write_text(stats_path, json.dumps(stats) + "\n")
     if stats["tokens"] == 0:
         raise InputError(f"corpus {', '.join(config.corpus)} has no tokens after preprocessing "
                          f"(empty input, or the pipeline drops everything)")

@@ -27,6 +27,7 @@ from torch import nn
 from textseq.codecs import TokenCodec, codec_from_spec
 from textseq.data.lm import LMBatches, LMEvalBatches, in_reading_order, min_tokens
 from textseq.errors import ConfigError, InputError, one_line
+from textseq.fileio import atomic_open, sha256_file
 from textseq.fileio import atomic_write_text
 from textseq.lm.config import EmbeddingStart, LMJobConfig, load_job_config
 from textseq.log import progress_enabled
@@ -239,18 +240,23 @@ def codec_from_extra(extra: dict[str, Any], path: Path) -> TokenCodec:
 def _sentencepiece_dir(extra: dict[str, Any], path: Path) -> Path:
     """The run dir when its subword.model is the one the checkpoint was trained with, else a
     temporary directory where the copy embedded in the checkpoint is written out."""
+    want = extra["codec"].get("sha256")
     for candidate in (path.parent, path.parent.parent):
         f = candidate / SUBWORD_FILE
-        if f.is_file() and hashlib.sha256(f.read_bytes()).hexdigest() == extra["codec"].get("sha256"):
+        if f.is_file() and sha256_file(f) == want:
             return candidate
     blob = (extra.get("codec_files") or {}).get(SUBWORD_FILE)
     if not blob:
         raise CheckpointError(f"{path}: the sentencepiece model {SUBWORD_FILE} is neither beside the run nor in the checkpoint")
     data = base64.b64decode(blob)
-    out = Path(tempfile.gettempdir()) / "textseq-sentencepiece" / hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    out = Path(tempfile.gettempdir()) / "textseq-sentencepiece" / digest
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / SUBWORD_FILE).is_file():
-        (out / SUBWORD_FILE).write_bytes(data)
+    target = out / SUBWORD_FILE
+    # a shared folder: trust a copy found there only when its bytes are the ones in the checkpoint
+    if not (target.is_file() and sha256_file(target) == digest):
+        with atomic_open(target, "wb") as f:
+            f.write(data)
     return out
 
 
