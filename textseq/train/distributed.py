@@ -9,6 +9,7 @@ hands its input back unchanged, so a single-process run computes exactly what it
       batches.shard(r, W)  rank r trains its own share of every step (LM rows, classifier documents)
       DDP(model)          gradients averaged while the last micro-batch of a step runs backward
                           (no_sync before it); the engine rescales them by W / (items of all ranks)
+      finish_grads()      large embedding tables, left out of DDP, averaged row-wise (textseq.train.rowsync)
       agree()             a stop (budget, Ctrl-C, callback) and the time-budget schedule decided once
       from_main()         validation metrics: every rank evaluates the whole set, rank 0's numbers count
       means()             logged training means over all ranks' items (items/s: the job's rate)
@@ -32,6 +33,7 @@ from torch import nn
 
 from textseq.errors import ConfigError, TextseqError, one_line
 from textseq.train.device import DistInfo, dist_info, resolve_device
+from textseq.train.rowsync import RowwiseGrads, rowwise_tables
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,9 @@ class Sync:
     def average_grads(self, params: Sequence[torch.Tensor]) -> None:
         """Average gradients across ranks by hand (a step whose last micro-batch ran under no_sync)."""
 
+    def finish_grads(self) -> None:
+        """Average what DDP leaves out (embedding tables, row-wise); once per step, before the gradients are read."""
+
     def totals(self, count: int, loss_sum: float) -> tuple[int, float]:
         """Items and loss sum of the step over all ranks."""
         return count, loss_sum
@@ -212,6 +217,7 @@ class DistSync(Sync):
     def __init__(self, info: DistInfo) -> None:
         super().__init__(info)
         self.ddp: Any = None
+        self.rows: Any = None  # RowwiseGrads of the embedding tables DDP leaves out
         self.device = torch.device("cpu")  # where the small tensors of totals/agree live (nccl needs the GPU)
 
     def wrap(self, model: nn.Module, device: torch.device) -> Callable[[Any, Any], Any]:
@@ -226,8 +232,14 @@ class DistSync(Sync):
         skips = bool(frozen) or any(isinstance(m, SKIPS_PARAMETERS) for m in model.modules())
         for p in frozen:
             p.requires_grad_(True)
+        step_module = _StepModule(model)
+        tables = rowwise_tables(model, prefix="model.")
+        if tables:  # their gradients are mostly zero rows: averaged row-wise by finish_grads, not by DDP
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(step_module, list(tables))
+            self.rows = RowwiseGrads(tables, self.info.world_size, lambda fn, *a, **k: _call(self.info, fn, *a, **k))
+            self.rows.broadcast()
         try:  # DDP broadcasts rank 0's weights now, so every rank starts from the same model
-            self.ddp = _call(self.info, DistributedDataParallel, _StepModule(model), device_ids=ids,
+            self.ddp = _call(self.info, DistributedDataParallel, step_module, device_ids=ids,
                              find_unused_parameters=skips, gradient_as_bucket_view=True)
         finally:
             for p in frozen:
@@ -243,7 +255,8 @@ class DistSync(Sync):
     def average_grads(self, params: Sequence[torch.Tensor]) -> None:
         import torch.distributed as dist
 
-        grads = [p.grad for p in params if p.grad is not None]
+        own = self.rows.params if self.rows is not None else set()
+        grads = [p.grad for p in params if p.grad is not None and id(p) not in own]
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
@@ -253,6 +266,10 @@ class DistSync(Sync):
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
+
+    def finish_grads(self) -> None:
+        if self.rows is not None:
+            self.rows.average()
 
     def totals(self, count: int, loss_sum: float) -> tuple[int, float]:
         import torch.distributed as dist

@@ -248,6 +248,7 @@ class Trainer:
         if self.scaler.is_enabled():
             self.scaler.unscale_(self.optimizer)
         self._items += self._pending_count
+        self.sync.finish_grads()  # several ranks: the embedding rows DDP left out (textseq.train.rowsync)
         count, loss_sum = self.sync.totals(self._pending_count, self._step_loss_sum)  # over all ranks
         inv = self.dist.world_size / max(count, 1)  # DDP averaged over the ranks: undo that, divide by all items
         for p in self.params:
@@ -388,8 +389,7 @@ class Trainer:
         if self.cfg.max_steps is not None:
             return self.cfg.max_steps
         if self.cfg.max_epochs is not None and hasattr(self.train_data, "__len__"):
-            per_epoch = math.ceil(len(self.train_data) / self.cfg.accumulate)  # type: ignore[arg-type]
-            return per_epoch * self.cfg.max_epochs
+            return math.ceil(len(self.train_data) / self.cfg.accumulate) * self.cfg.max_epochs  # type: ignore[arg-type]
         return None
 
 
