@@ -114,8 +114,7 @@ def local_ray():
 
 
 def _run(engine: str, pipeline: Pipeline, src: Path, out: Path, **kw):
-    # The local engine runs in this process here: forking worker processes from a process in which
-    # Ray's threads run can deadlock the children (the CLI test covers local workers, in a fresh process).
+    # One local process here: the local pool beside a running Ray has its own test below.
     jobs = 2 if engine == "ray" else 1
     return preprocess_to_jsonl(pipeline, src, out, n_proc=jobs, progress=False, engine=engine, **kw)
 
@@ -172,3 +171,25 @@ def test_bad_input_under_ray_obeys_errors_like_local(local_ray, tmp_path):
             got[engine] = (s.documents, s.skipped, s.empty, s.replaced, s.malformed, s.tokens, out.read_bytes())
         assert got["ray"] == got["local"], policy
         assert got["ray"][:4] == expected, policy
+
+
+def test_local_workers_fork_unless_ray_runs(monkeypatch):
+    from textseq.text.engines import worker_context
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed (or not imported)
+    assert worker_context().get_start_method() == "fork"
+
+
+@needs_ray
+def test_local_workers_beside_a_running_ray_use_forkserver(local_ray, tmp_path):
+    """A fork of this process, where Ray's threads run, may hang: the local pool starts its
+    workers from a fork server instead, and gives what one process gives."""
+    from textseq.text.engines import worker_context
+
+    assert worker_context().get_start_method() == "forkserver"
+    src = _corpus(tmp_path / "reviews.csv", 300)
+    pipeline = Pipeline.default()
+    one = preprocess_to_jsonl(pipeline, src, tmp_path / "one.jsonl", n_proc=1, progress=False, batch_size=32)
+    two = preprocess_to_jsonl(pipeline, src, tmp_path / "two.jsonl", n_proc=2, progress=False, batch_size=32)
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert two.documents == one.documents == 300

@@ -86,6 +86,21 @@ def _ray(*, jobs: int | None = None, address: str | None = None) -> Engine:
     return RayEngine(jobs=jobs, address=address or os.environ.get(RAY_ADDRESS_ENV) or None)
 
 
+def worker_context() -> Any:
+    """The multiprocessing context of local workers: fork on Linux (a worker inherits the loaded
+    pipeline modules and starts at once), except while Ray runs in this process, whose threads a fork
+    would copy mid-lock (a worker can then hang forever): forkserver there, spawn off Linux."""
+    import multiprocessing
+    import sys
+
+    ray = sys.modules.get("ray")
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context("spawn")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork")
+
+
 def add_engine_arguments(p: Any) -> None:
     """--engine and --ray-address, shared by every command that runs a pipeline over a corpus."""
     p.add_argument("--engine", choices=ENGINES.names(), default="local",

@@ -350,10 +350,9 @@ def unpack_results(packed: Any) -> list[Any]:
 def map_in_processes(spec: dict[str, Any], batches: Iterable[list[str]], n_proc: int) -> Iterator[list[Any]]:
     """Run batches in `n_proc` processes, yielding results in input order. At most 2*n_proc batches
     are in flight, so memory stays constant however long the input is."""
-    import multiprocessing
+    from textseq.text.engines import worker_context
 
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    ctx = multiprocessing.get_context(method)
+    ctx = worker_context()
     with ProcessPoolExecutor(max_workers=n_proc, mp_context=ctx, initializer=_init_worker, initargs=(spec,)) as pool:
         pending: deque[Future] = deque()
         for batch in batches:
