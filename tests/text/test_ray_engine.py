@@ -8,6 +8,7 @@ subprocess and checks that none of Ray's processes outlive it.
 from __future__ import annotations
 
 import csv
+import json
 import importlib.util
 import logging
 import os
@@ -193,3 +194,25 @@ def test_local_workers_beside_a_running_ray_use_forkserver(local_ray, tmp_path):
     two = preprocess_to_jsonl(pipeline, src, tmp_path / "two.jsonl", n_proc=2, progress=False, batch_size=32)
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
     assert two.documents == one.documents == 300
+
+
+@needs_ray
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_ray_reads_and_writes_shards_like_local(local_ray, tmp_path, fmt):
+    """A directory of input shards in, a directory of output shards out: read back in name order,
+    the records of the local engine's single file, in its order."""
+    from textseq.text.shards import iter_records
+
+    rows = list(csv.DictReader(_corpus(tmp_path / "reviews.csv", 400).open(encoding="utf-8")))
+    (tmp_path / "in").mkdir()
+    for k in range(0, 400, 90):  # 5 input shards of uneven size
+        with open(tmp_path / "in" / f"part-{k // 90:02d}.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows[k:k + 90])
+    pipeline = Pipeline.default()
+    local = _run("local", pipeline, tmp_path / "in", tmp_path / "local.jsonl", label_column="label")
+    ray = _run("ray", pipeline, tmp_path / "in", f"{tmp_path}/ray/", label_column="label", fmt=fmt, shard_size=150,
+               batch_size=32)
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == [f"part-{k:05d}.{fmt}" for k in range(3)]
+    expected = [json.loads(line) for line in (tmp_path / "local.jsonl").open(encoding="utf-8")]
+    assert list(iter_records(f"{tmp_path}/ray/")) == expected and len(expected) == 400
+    assert (ray.documents, ray.tokens, ray.skipped, ray.empty) == (local.documents, local.tokens, local.skipped, local.empty)

@@ -152,6 +152,10 @@ def iter_documents(
     corpus = _corpus_source(s)
     if corpus is not None:
         return _corpus_docs(r, corpus, s, text_column, label_column, unit)
+    if any(c in s for c in "*?["):  # a glob of shards, e.g. data/part-*.jsonl
+        from textseq.text.shards import shard_documents
+
+        return shard_documents(r, s, text_column, label_column, unit)
     raise InputError(f"input not found: {s} (expected a file, a directory, CORPUS:SPLIT such as shakespeare:train, or hf:NAME:SPLIT)")
 
 
@@ -165,8 +169,10 @@ def _path_source(r: Reader, path: Path, shown: str, text_column: str, label_colu
         if is_saved_dataset(path):
             return dataset_source(r, str(path), text_column, label_column, unit)
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-        if not files:
-            raise InputError(f"{shown}: directory has no *.txt files and is not a saved datasets directory")
+        if not files:  # a directory of .jsonl / .parquet shards (textseq.text.shards), else an InputError
+            from textseq.text.shards import shard_documents
+
+            return shard_documents(r, path, text_column, label_column, unit)
         return _txt_files(r, files, "line" if unit == "line" else "file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):

@@ -6,11 +6,12 @@ import argparse
 import logging
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 log = logging.getLogger(__name__)
 
-HELP = "run a preprocessing pipeline over text/CSV/JSONL input and write JSONL tokens"
+HELP = "run a preprocessing pipeline over text/CSV/JSONL/Parquet input and write JSONL (or Parquet shards)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,10 +21,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="pipeline: a preset name such as sentiment, or a YAML file (default: the "
                                           "default preset)")
     p.add_argument("-i", "--input", required=True,
-                   help="a .txt (one document per line), .csv/.tsv, .jsonl file, a directory of .txt files, "
+                   help="a .txt (one document per line), .csv/.tsv, .jsonl file, a directory of .txt files or of "
+                        ".jsonl/.parquet shards, a quoted glob of shards such as 'data/part-*.parquet', "
                         "CORPUS:SPLIT such as shakespeare:train or imdb:test, or hf:NAME[:CONFIG]:SPLIT")
     p.add_argument("-o", "--output", required=True,
-                   help="output JSONL, one record per input document (the pipeline spec goes to OUTPUT.pipeline.yaml)")
+                   help="output JSONL, one record per input document (the pipeline spec goes to OUTPUT.pipeline.yaml); "
+                        "a path ending in / is a directory of shards part-00000.jsonl ... with pipeline.yaml")
+    p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="shard format of a directory output (default: jsonl)")
+    p.add_argument("--shard-size", type=positive_int, default=None,
+                   help="records per shard of a directory output (default: 100,000)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT and OUTPUT.pipeline.yaml if they exist")
     p.add_argument("--errors", choices=["strict", "replace", "skip"], default="strict",
                    help="undecodable input: stop naming file and line (strict, the default), use U+FFFD (replace), "
@@ -49,12 +56,18 @@ def run(args: argparse.Namespace) -> int:
     from textseq.fileio import atomic_path, check_output_path, input_paths
     from textseq.text.files import preprocess_to_jsonl
     from textseq.text.pipeline import Pipeline
+    from textseq.text.shards import SPEC_NAME, check_shard_output, is_glob, is_sharded
 
     # every check before the first byte is read: an output over an input would empty it
     inputs = input_paths(args.input, args.config)
-    check_output_path(args.output, args.force, "output", inputs)
-    spec_path = str(args.output) + ".pipeline.yaml"
-    check_output_path(spec_path, args.force, "pipeline spec", inputs)
+    inputs += [Path(args.input).parent] if is_glob(args.input) else []  # a glob's folder: never the output
+    check_shard_output(args.output, args.format, args.force, inputs)
+    if is_sharded(args.output):  # the spec goes into the directory, once its shards are in place
+        spec_path = str(Path(args.output) / SPEC_NAME)
+    else:
+        check_output_path(args.output, args.force, "output", inputs)
+        spec_path = str(args.output) + ".pipeline.yaml"
+        check_output_path(spec_path, args.force, "pipeline spec", inputs)
     pipeline = Pipeline.load(args.config) if args.config else Pipeline.default()
     log.debug(f"pipeline: {pipeline!r}")
     with _torch_hidden():
@@ -63,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             unit=args.unit, errors=args.errors, skip_empty=args.skip_empty, batch_size=args.batch_size,
             n_proc=args.jobs, with_offsets=args.offsets, limit=args.limit,
             progress=False if args.no_progress else None, engine=args.engine, ray_address=args.ray_address,
+            fmt=args.format, shard_size=args.shard_size,
         )
     with atomic_path(spec_path) as tmp:  # the spec travels with its output
         pipeline.save(tmp)
@@ -96,12 +110,12 @@ def _torch_hidden() -> Iterator[None]:
 
 
 def _print_top_tokens(path: str, n: int = 15) -> None:
-    import json
     from collections import Counter
 
+    from textseq.text.shards import iter_records
+
     counts: Counter[str] = Counter()
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            counts.update(json.loads(line).get("tokens", []))
+    for record in iter_records(path):
+        counts.update(record.get("tokens") or [])
     print(f"distinct tokens: {len(counts):,}")
     print("most frequent: " + ", ".join(f"{t} ({c:,})" for t, c in counts.most_common(n)))

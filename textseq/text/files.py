@@ -14,7 +14,8 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from textseq.errors import InputError
 from textseq.fileio import atomic_open
@@ -103,10 +104,12 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
                         label_column: str | None = None, unit: str = "auto", errors: ErrorPolicy = "strict",
                         skip_empty: bool = False, batch_size: int = 256, n_proc: int | None = None,
                         with_offsets: bool = False, limit: int | None = None, progress: bool | None = None,
-                        engine: str = "local", ray_address: str | None = None) -> PreprocessSummary:
-    """Read `source` (text/CSV/JSONL file, directory, `corpus:split` or HF dataset), run the pipeline
-    on `engine` ("local" processes or "ray", see textseq.text.engines), write JSONL records
-    {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`."""
+                        engine: str = "local", ray_address: str | None = None, fmt: str = "jsonl",
+                        shard_size: int | None = None) -> PreprocessSummary:
+    """Read `source` (text/CSV/JSONL file, directory or glob of shards, `corpus:split` or HF dataset),
+    run the pipeline on `engine` ("local" processes or "ray", see textseq.text.engines), write records
+    {"id", "tokens" (or "text"), ["offsets"], ["label"]} to `output`: a JSONL file, or with a
+    trailing slash a directory of `fmt` shards of `shard_size` records (textseq.text.shards)."""
     from textseq.corpora.readers import ReadStats, iter_documents
     from textseq.text.engines import make_engine
 
@@ -124,9 +127,9 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
     with make_engine(engine, jobs=n_proc, address=ray_address) as runner:
         bar = _progress_bar(progress)
         # a half-written output never looks complete, and none is left behind on an error
-        with atomic_open(output) as fh:
+        with _sink(output, fmt, shard_size) as write:
             for doc, result in runner.map(pipeline, docs, batch_size=batch_size, errors=errors, summary=summary):
-                fh.write(json.dumps(_record(doc, result, with_offsets), ensure_ascii=False) + "\n")
+                write(_record(doc, result, with_offsets))
                 summary.documents += 1
                 summary.tokens += len(result) if isinstance(result, list) else 0
                 if bar is not None:
@@ -139,6 +142,19 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
     summary.malformed = stats.malformed
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+@contextmanager
+def _sink(output: str | Path, fmt: str, shard_size: int | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """write(record) into a JSONL file, or into a directory of shards when `output` names one."""
+    from textseq.text.shards import DEFAULT_SHARD_SIZE, ShardWriter, is_sharded
+
+    if is_sharded(output):
+        with ShardWriter(output, fmt, shard_size or DEFAULT_SHARD_SIZE) as shards:
+            yield shards.write
+        return
+    with atomic_open(output) as fh:
+        yield lambda record: fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _progress_bar(progress: bool | None) -> Any:
