@@ -56,6 +56,8 @@ BUDGETS = {
     "textseq embed eval runs/glove-imdb": "",
     "textseq train-lm -c char_lstm -o runs/char-ddp --nproc 2 --max-minutes 10": LM_TINY,
     "textseq preprocess -i imdb:train -o imdb.train.ray.jsonl --engine ray --jobs 2 --limit 1000": "--limit 50",
+    "textseq preprocess -i imdb:train -o imdb-train/ --format parquet --shard-size 500 --limit 1000":
+        "--limit 50 --shard-size 20 --jobs 1",
     "textseq embed neighbors glove-6b-50d king film --topn 5": "--max-words 20000",
     "textseq embed neighbors glove-6b-50d --analogy king man woman": "--max-words 20000",
     "textseq embed convert runs/glove-imdb glove-imdb.txt --format glove": "",
