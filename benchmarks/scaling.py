@@ -1,6 +1,6 @@
 """Data-parallel training on this machine: one process against two (torchrun, gloo, 1 thread each).
 
-    python benchmarks/scaling.py [--lm-steps 60] [--classify-steps 60] [--only 'char LM'|classifier] [--json FILE]
+    python benchmarks/scaling.py [--lm-steps 60] [--classify-steps 60] [--only 'char LM'|classifier] [--set K=V] [--json FILE]
 
 For each job the same optimizer steps on the same global batch are taken three ways:
 
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--classify-batch", type=int, default=None, help="per-process batch (default: 64, the preset's)")
     parser.add_argument("--only", choices=sorted(JOBS), help="run one of the jobs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every run of every job, e.g. train.optimizer.fused=true")
     args = parser.parse_args()
     before = machine_info()
     print(describe(before))
@@ -71,7 +73,8 @@ def main() -> None:
                 continue
             steps = args.lm_steps if command == "train-lm" else args.classify_steps
             batch = args.classify_batch if command == "train-classifier" and args.classify_batch else batch
-            runs = {label: train(command, preset, Path(tmp) / f"{preset}-{label.replace(' ', '')}", nproc, b, steps, extra)
+            runs = {label: train(command, preset, Path(tmp) / f"{preset}-{label.replace(' ', '')}", nproc, b, steps,
+                                 [*extra, *args.set])
                     for label, nproc, b in (("1 x 2B", 1, 2 * batch), ("2 x B", 2, batch), ("1 x B", 1, batch))}
             one, two, half = runs["1 x 2B"], runs["2 x B"], runs["1 x B"]
             row = {"steps": steps, "batch_per_process": batch,

@@ -10,7 +10,7 @@ from textseq.errors import ConfigError
 from textseq.config import load_config
 from textseq.train.config import ScheduleConfig, TrainConfig
 from textseq.train.device import autocast_context, dist_info, resolve_device
-from textseq.train.optim import LRSchedule, build_optimizer
+from textseq.train.optim import LRSchedule, build_optimizer, param_groups
 from textseq.train.config import OptimizerConfig
 
 
@@ -77,3 +77,24 @@ def test_devices_and_ranks() -> None:
     assert not dist_info({"RANK": "1", "WORLD_SIZE": "2"}).is_main
     with pytest.raises(ConfigError, match="integers"):
         dist_info({"RANK": "x"})
+
+
+def _adamw_run(cfg: OptimizerConfig, loop: bool = False) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(300, 8), torch.nn.Linear(8, 3))
+    opt = (torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=False) if loop
+           else build_optimizer(model, cfg))
+    g = torch.Generator().manual_seed(1)
+    for step in range(30):
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=g) * (1e-3 if step % 3 else 1.0)
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_adamw_default_is_the_per_parameter_loop_bit_for_bit_and_fused_is_close() -> None:
+    cfg = OptimizerConfig(lr=3e-3)
+    loop = _adamw_run(cfg, loop=True)
+    assert all(torch.equal(a, b) for a, b in zip(_adamw_run(cfg), loop))  # foreach: same numbers, faster
+    fused = _adamw_run(cfg.model_copy(update={"fused": True}))
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=0) for a, b in zip(fused, loop))

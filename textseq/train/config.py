@@ -30,6 +30,10 @@ class OptimizerConfig(StrictModel):
     eps: float = Field(1e-8, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
     nesterov: bool = False
+    # AdamW as one fused kernel: on a CPU about 3.5x faster than the default (foreach), which matters
+    # when a large embedding makes the update a good part of a short step; its updates match the
+    # default's to float rounding, not bit for bit, so it is off unless asked for.
+    fused: bool = False
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> "OptimizerConfig":

@@ -39,7 +39,8 @@ def build_optimizer(model: nn.Module, cfg: OptimizerConfig, groups: list[dict] |
     if cfg.name == "adamw":
         # foreach: one kernel per operation over all parameters instead of one per parameter; on CPU
         # it is about twice as fast as the default loop and gives the same numbers bit for bit
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, foreach=True)
+        kind = {"fused": True} if cfg.fused else {"foreach": True}
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, **kind)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
