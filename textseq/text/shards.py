@@ -31,8 +31,9 @@ SPEC_NAME = "pipeline.yaml"
 
 
 def is_sharded(output: str | Path) -> bool:
-    """True when `output` names a directory of shards: it ends with a slash or is a directory."""
-    return str(output).endswith(("/", os.sep)) or Path(output).is_dir()
+    """True when the output `output` names a directory of shards: it ends with a slash (an existing
+    directory named without one stays an error, so a typo never fills a folder with shards)."""
+    return str(output).endswith(("/", os.sep))
 
 
 def is_glob(source: str) -> bool:
@@ -89,7 +90,7 @@ def shard_documents(r: Any, source: str | Path, text_column: str, label_column: 
 
 def iter_records(output: str | Path) -> Iterator[dict[str, Any]]:
     """The records of a preprocessing output, a JSONL file or a shard directory, in order."""
-    files = shard_files(output) if is_sharded(output) else [Path(output)]
+    files = shard_files(output) if is_sharded(output) or Path(output).is_dir() else [Path(output)]
     for path in files:
         if path.suffix.lower() == ".parquet":
             yield from (obj for _, obj in parquet_rows(path))
