@@ -153,7 +153,10 @@ class RecurrentOptions(StrictModel):
     mlp_ratio: float = Field(default=2.0, gt=0.0)  # the residual blocks' MLP width / model width
     ode_steps: int = Field(default=1, ge=1)  # ode_rnn: Euler steps per input
     dt: float = Field(default=1.0, gt=0.0)  # ode_rnn: Euler step size
+    # mingru/minlstm: how a window runs (textseq.models.scan); auto = log on a GPU, sequential on a CPU
+    scan: Literal["auto", "log", "sequential", "loop"] = "auto"
 
     def recurrent_options(self) -> dict[str, Any]:
         """The keyword arguments make_recurrent takes from these keys."""
-        return {"block": self.block, "norm": self.norm, "mlp_ratio": self.mlp_ratio, "ode_steps": self.ode_steps, "dt": self.dt}
+        return {"block": self.block, "norm": self.norm, "mlp_ratio": self.mlp_ratio, "ode_steps": self.ode_steps, "dt": self.dt,
+                "scan": self.scan}

@@ -20,7 +20,9 @@ Layout follows torch's naming so init, transfer and probes find the weights:
     bias_ih_l{k}[_reverse]    (G*H,)
 
 There are no recurrent weights. Shapes: x (B, T, I) -> output (B, T, D*H), h_n (L*D, B, H).
-`parallel = False` (or T = 1, as in generation) runs the same cell as a plain step-by-step loop.
+`scan` picks how a window is computed: "log" (the parallel scan above), "sequential" (one fused
+loop with a hand-written backward, faster on a CPU) or "loop" (plain autograd step by step, the
+reference; T = 1 in generation always takes it). Tests hold the three to the same outputs and gradients.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ _TINY = 1e-30  # a zero state's log would be -inf; its contribution exp(log(1e-3
 
 def g(x: torch.Tensor) -> torch.Tensor:
     """The minGRU paper's positive activation: x + 0.5 for x >= 0, sigmoid(x) below."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    return F.relu(x) + torch.sigmoid(x.clamp(max=0.0))  # cheaper on a CPU than a where() of the two branches
 
 
 def log_g(x: torch.Tensor) -> torch.Tensor:
@@ -52,15 +54,56 @@ def parallel_scan_log(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Te
     return a_star + torch.logcumsumexp(terms, dim=1)[:, 1:]  # (B, T, H)
 
 
+class _SequentialScan(torch.autograd.Function):
+    """h_t = a_t h_{t-1} + b_t by one loop of fused multiply-adds, and its gradient by the reverse loop.
+
+    dL/dh_t accumulates as g_t = dL/dh_t (direct) + a_{t+1} g_{t+1}; then dL/db_t = g_t,
+    dL/da_t = g_t h_{t-1}, dL/dh_0 = a_1 g_1. Two passes of T small ops and no autograd graph per
+    step: on a CPU, where the T steps cannot run in parallel anyway, this is about ten times cheaper
+    than the log-space scan's transcendental functions (see benchmarks/cell_throughput.py)."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        h, hs = h0, []
+        for t in range(b.size(1)):
+            h = torch.addcmul(b[:, t], a[:, t], h)  # (B, H)
+            hs.append(h)
+        out = torch.stack(hs, dim=1)  # (B, T, H): one copy, not T strided writes
+        ctx.save_for_backward(a, out, h0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        a, out, h0 = ctx.saved_tensors
+        g, gs = torch.zeros_like(h0), []  # g (B, H): dL/dh_t, including what flows back from after t
+        for t in range(grad_out.size(1) - 1, -1, -1):
+            g = g + grad_out[:, t]
+            gs.append(g)
+            g = g * a[:, t]
+        gs.reverse()
+        grad_b = torch.stack(gs, dim=1)  # (B, T, H)
+        h_prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1)  # (B, T, H)
+        return grad_b * h_prev, grad_b, g
+
+
+def sequential_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t, t = 1..T, by a fused loop with a hand-written backward; (B, T, H) -> (B, T, H)."""
+    return _SequentialScan.apply(a, b, h0)
+
+
+SCANS = ("log", "sequential", "loop")  # the ways MinRecurrent can run a window; all compute the same h
+
+
 class MinRecurrent(nn.Module):
     """Shared stacking, directions and dropout; subclasses give the log-space and the plain coefficients."""
 
     mode: ClassVar[str]
     num_gates: ClassVar[int]
     num_states: ClassVar[int] = 1
+    options = ("scan",)  # the config keys make_recurrent passes on
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 bidirectional: bool = False) -> None:
+                 bidirectional: bool = False, scan: str = "auto") -> None:
         super().__init__()
         if num_layers < 1 or hidden_size < 1 or input_size < 1:
             raise ValueError("input_size, hidden_size and num_layers must be positive")
@@ -69,7 +112,10 @@ class MinRecurrent(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = float(dropout), bidirectional
         self.batch_first = True
-        self.parallel = True  # False: the step-by-step loop (same function; tests hold the two equal)
+        # "log": the parallel log-space scan; "sequential": the fused loop with its own backward;
+        # "loop": plain autograd, one step at a time (the reference). "auto" takes "log" on a GPU and
+        # "sequential" elsewhere, the faster one where each was measured.
+        self.scan = scan
         gh = self.num_gates * hidden_size
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden_size * self.num_directions
@@ -107,7 +153,10 @@ class MinRecurrent(nn.Module):
     # -- one layer, one direction -------------------------------------------------------------------
     def _run(self, xp: torch.Tensor, h0: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         """xp (B, T, G*H), h0 (B, H), valid (B, T) or None -> outputs (B, T, H); invalid steps keep h."""
-        if self.parallel and xp.size(1) > 1:
+        scan = self.scan if self.scan != "auto" else ("log" if xp.is_cuda else "sequential")
+        if scan not in SCANS:
+            raise ValueError(f"unknown scan {scan!r}; valid: auto, {', '.join(SCANS)}")
+        if scan == "log" and xp.size(1) > 1:
             work = torch.promote_types(xp.dtype, torch.float32)  # bf16/fp16 cumulative sums lose the state
             log_a, log_b = self.log_coefficients(xp.to(work))  # (B, T, H) each
             if valid is not None:  # a = 1, b = 0 at padding: the state passes through unchanged
@@ -116,6 +165,13 @@ class MinRecurrent(nn.Module):
                 log_b = log_b.masked_fill(~keep, math.log(_TINY) * 4)
             log_h0 = torch.log(h0.to(work).clamp_min(_TINY))  # (B, H)
             return parallel_scan_log(log_a, log_b, log_h0).exp().to(xp.dtype)  # (B, T, H)
+        if scan == "sequential" and xp.size(1) > 1:
+            work = torch.promote_types(xp.dtype, torch.float32)
+            a, b = self.coefficients(xp.to(work))  # (B, T, H) each
+            if valid is not None:
+                keep = valid.unsqueeze(-1)  # (B, T, 1)
+                a, b = a.masked_fill(~keep, 1.0), b.masked_fill(~keep, 0.0)
+            return sequential_scan(a, b, h0.to(work)).to(xp.dtype)  # (B, T, H)
         a, b = self.coefficients(xp)  # (B, T, H) each
         h, outs = h0, []
         for t in range(xp.size(1)):
