@@ -227,6 +227,15 @@ _RUNNERS: tuple[tuple[type, RUNNER], ...] = (
     (ResidualStack, _run_residual), (nn.Module, _run_by_length))
 
 
+def _ends(out: torch.Tensor, lengths: torch.Tensor, dirs: int) -> torch.Tensor:
+    """out (B, T, D*H) -> (B, D*H): the forward half at each row's last token, the backward half at its first."""
+    at_end = out.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))).squeeze(1)  # (B, D*H)
+    if dirs == 1:
+        return at_end
+    half = out.size(2) // 2
+    return torch.cat([at_end[:, :half], out[:, 0, half:]], dim=-1)  # (B, D*H)
+
+
 def _real_tokens(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(B, T) bool mask of positions < length, after checking the lengths fit the ids."""
     if ids.dim() != 2 or lengths.shape != ids.shape[:1]:
@@ -272,6 +281,8 @@ class RecurrentClassifier(nn.Module):
         out, h_n = run_recurrent(self.rnn, emb, lengths)  # (B, T, D*H), (L*D, B, H)
         dirs = 2 if self.config.bidirectional else 1
         last = h_n[-dirs:].transpose(0, 1).reshape(ids.size(0), -1)  # (B, D*H): top layer, forward then backward
+        if isinstance(self.rnn, ResidualStack):  # the stack's output passed the top MLP and norm; its state did not
+            last = _ends(out, lengths, dirs)  # (B, D*H)
         pooled, attention = self.pooling(self.drop_rnn(out), mask, self.drop_rnn(last))  # (B, D*H), (B, T)
         logits = self.head(pooled)  # (B, C)
         return ClassifierOutput(logits, logits.softmax(dim=-1), attention)
