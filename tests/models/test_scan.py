@@ -111,3 +111,12 @@ def test_bf16_autocast_keeps_the_scan_in_float32():
             out, h_n = model(x)
             assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
             torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+
+
+def test_fused_mingru_scan_gradient_matches_gradcheck():
+    from textseq.models.scan import _MinGRUSequential
+
+    torch.manual_seed(0)
+    k, v = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(2, 5, 3, dtype=torch.float64)
+    h0 = torch.rand(2, 3, dtype=torch.float64)
+    assert torch.autograd.gradcheck(_MinGRUSequential.apply, [t.requires_grad_() for t in (k, v, h0)])

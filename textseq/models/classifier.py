@@ -16,6 +16,11 @@ probabilities. The recurrent encoder is length-aware whatever its implementation
                               state is kept, so the forward state stops at length-1 and the backward
                               direction, running T-1 .. 0, stays at its zero initial state through the
                               padding and starts on the last real token
+    mingru / minlstm          their own scan with a = 1, b = 0 at padding (the state passes through),
+                              backward rows flipped within their length as for torch's kernels
+    residual blocks           each block's layer through the runner above that fits it; "last"
+                              pooling reads the stack's output at the row's ends (its top MLP and
+                              norm come after the recurrent state)
     anything else             one call per distinct length, on unpadded slices
 
 and the poolings mask positions >= length. Saved as `model.safetensors` + `config.json`, never pickle.

@@ -108,6 +108,9 @@ def init_recurrent_(module: nn.Module, forget_bias: float = 1.0) -> nn.Module:
     (b_ih + b_hh); the forget bias goes wholly into bias_ih's f block, bias_hh's stays 0, so the
     effective bias is exactly `forget_bias`. A positive forget bias starts the LSTM remembering,
     which helps gradients flow over long spans early in training (Jozefowicz et al., 2015).
+    minLSTM's forget block (f, first) gets it too; minGRU has no recurrent weights and no forget
+    bias. Parameters beyond these four kinds (LN gains, the ODE-RNN's output layer) keep their
+    own init; a residual stack initialises each block's layer.
     """
     if getattr(module, "recurrent_layers", None) is not None:
         for layer in recurrent_layers(module):

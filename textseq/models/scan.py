@@ -54,6 +54,15 @@ def parallel_scan_log(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Te
     return a_star + torch.logcumsumexp(terms, dim=1)[:, 1:]  # (B, T, H)
 
 
+def _forward_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t by a loop of fused multiply-adds; (B, T, H) -> (B, T, H)."""
+    h, hs = h0, []
+    for t in range(b.size(1)):
+        h = torch.addcmul(b[:, t], a[:, t], h)  # (B, H)
+        hs.append(h)
+    return torch.stack(hs, dim=1)  # one copy, not T strided writes
+
+
 class _SequentialScan(torch.autograd.Function):
     """h_t = a_t h_{t-1} + b_t by one loop of fused multiply-adds, and its gradient by the reverse loop.
 
@@ -64,31 +73,58 @@ class _SequentialScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-        h, hs = h0, []
-        for t in range(b.size(1)):
-            h = torch.addcmul(b[:, t], a[:, t], h)  # (B, H)
-            hs.append(h)
-        out = torch.stack(hs, dim=1)  # (B, T, H): one copy, not T strided writes
+        out = _forward_scan(a, b, h0)
         ctx.save_for_backward(a, out, h0)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         a, out, h0 = ctx.saved_tensors
-        g, gs = torch.zeros_like(h0), []  # g (B, H): dL/dh_t, including what flows back from after t
-        for t in range(grad_out.size(1) - 1, -1, -1):
-            g = g + grad_out[:, t]
-            gs.append(g)
-            g = g * a[:, t]
-        gs.reverse()
-        grad_b = torch.stack(gs, dim=1)  # (B, T, H)
-        h_prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1)  # (B, T, H)
-        return grad_b * h_prev, grad_b, g
+        return _reverse_scan(a, out, h0, grad_out)
 
 
 def sequential_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """h_t = a_t h_{t-1} + b_t, t = 1..T, by a fused loop with a hand-written backward; (B, T, H) -> (B, T, H)."""
     return _SequentialScan.apply(a, b, h0)
+
+
+class _MinGRUSequential(torch.autograd.Function):
+    """minGRU's coefficients and the sequential scan in one op with a hand-written backward.
+
+    a = 1 - z, b = z g(v) with z = sigmoid(k); after the scan's reverse loop gives dL/db and
+    dL/da: dL/dz = dL/db g(v) - dL/da, dL/dk = dL/dz z (1 - z), dL/dv = dL/db z g'(v), where
+    g'(v) = 1 for v >= 0 and g(v)(1 - g(v)) below (g(v) >= 0.5 exactly when v >= 0). About half the
+    element-wise passes autograd makes through the same formulas."""
+
+    @staticmethod
+    def forward(ctx, k: torch.Tensor, v: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        z, gv = torch.sigmoid(k), g(v)  # (B, T, H) each
+        a, b = 1.0 - z, z * gv
+        out = _forward_scan(a, b, h0)
+        ctx.save_for_backward(z, gv, out, h0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        z, gv, out, h0 = ctx.saved_tensors
+        a = 1.0 - z
+        grad_a, grad_b, grad_h0 = _reverse_scan(a, out, h0, grad_out)
+        grad_k = (grad_b * gv - grad_a) * z * a
+        grad_v = grad_b * z * torch.where(gv >= 0.5, torch.ones_like(gv), gv * (1.0 - gv))
+        return grad_k, grad_v, grad_h0
+
+
+def _reverse_scan(a: torch.Tensor, out: torch.Tensor, h0: torch.Tensor, grad_out: torch.Tensor):
+    """dL/da, dL/db (B, T, H) and dL/dh0 (B, H) of h_t = a_t h_{t-1} + b_t, given dL/dh_t (direct)."""
+    g, gs = torch.zeros_like(h0), []  # g (B, H): dL/dh_t, including what flows back from after t
+    for t in range(grad_out.size(1) - 1, -1, -1):
+        g = g + grad_out[:, t]
+        gs.append(g)
+        g = g * a[:, t]
+    gs.reverse()
+    grad_b = torch.stack(gs, dim=1)  # (B, T, H)
+    h_prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1)  # (B, T, H)
+    return grad_b * h_prev, grad_b, g
 
 
 SCANS = ("log", "sequential", "loop")  # the ways MinRecurrent can run a window; all compute the same h
@@ -150,6 +186,10 @@ class MinRecurrent(nn.Module):
         """xp (B, T, G*H) -> a, b (B, T, H), written from the equations (not through the logs)."""
         raise NotImplementedError
 
+    def fused_sequential(self, xp: torch.Tensor, h0: torch.Tensor) -> torch.Tensor | None:
+        """The sequential scan with the coefficients fused into it (None: this cell has none)."""
+        return None
+
     # -- one layer, one direction -------------------------------------------------------------------
     def _run(self, xp: torch.Tensor, h0: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
         """xp (B, T, G*H), h0 (B, H), valid (B, T) or None -> outputs (B, T, H); invalid steps keep h."""
@@ -167,6 +207,9 @@ class MinRecurrent(nn.Module):
             return parallel_scan_log(log_a, log_b, log_h0).exp().to(xp.dtype)  # (B, T, H)
         if scan == "sequential" and xp.size(1) > 1:
             work = torch.promote_types(xp.dtype, torch.float32)
+            fused = self.fused_sequential(xp.to(work), h0.to(work)) if valid is None else None
+            if fused is not None:
+                return fused.to(xp.dtype)
             a, b = self.coefficients(xp.to(work))  # (B, T, H) each
             if valid is not None:
                 keep = valid.unsqueeze(-1)  # (B, T, 1)
@@ -237,6 +280,10 @@ class MinGRU(MinRecurrent):
         k, v = xp.chunk(2, dim=-1)
         z = torch.sigmoid(k)  # (B, T, H)
         return 1.0 - z, z * g(v)
+
+    def fused_sequential(self, xp, h0):
+        k, v = xp.chunk(2, dim=-1)  # (B, T, H) each
+        return _MinGRUSequential.apply(k, v, h0)
 
 
 class MinLSTM(MinRecurrent):
