@@ -3,7 +3,7 @@
 Each model is a char-level RecurrentLM (vocabulary 65, embedding 64, untied decoder) whose width is
 chosen so its parameter count is the closest to the fused LSTM 1x256's (the char_lstm preset's size):
 
-    lstm 1x256 (torch's fused kernel) | gru 1xH | mingru 2xH | minlstm 2xH | mingru residual 3 blocks xH
+    lstm 1x256 (torch's fused kernel) | gru 1xH | mingru 2xH | minlstm 2xH | mingru residual 2 blocks xH (mlp_ratio 1, as char_mingru_res)
 
 minGRU/minLSTM run their CPU default (scan: sequential, the fused loop); "mingru 2xH log-scan" is
 the same model through the parallel log-space scan (scan: log), to show what each costs on a CPU.
@@ -39,7 +39,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "mingru 2xH": {"cell": "mingru", "num_layers": 2},
     "mingru 2xH log-scan": {"cell": "mingru", "num_layers": 2, "scan": "log"},
     "minlstm 2xH": {"cell": "minlstm", "num_layers": 2},
-    "mingru residual 3xH": {"cell": "mingru", "num_layers": 3, "block": "residual", "mlp_ratio": 2.0},
+    "mingru residual 2xH": {"cell": "mingru", "num_layers": 2, "block": "residual", "mlp_ratio": 1.0},
 }
 
 

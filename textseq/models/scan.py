@@ -149,8 +149,9 @@ class MinRecurrent(nn.Module):
         self.dropout, self.bidirectional = float(dropout), bidirectional
         self.batch_first = True
         # "log": the parallel log-space scan; "sequential": the fused loop with its own backward;
-        # "loop": plain autograd, one step at a time (the reference). "auto" takes "log" on a GPU and
-        # "sequential" elsewhere, the faster one where each was measured.
+        # "loop": plain autograd, one step at a time (the reference). "auto" takes "sequential" on a
+        # CPU, where it measured several times faster than "log" (benchmarks/cell_throughput.py), and
+        # "log" on a GPU, where its cumulative ops run across T in parallel (not yet measured there).
         self.scan = scan
         gh = self.num_gates * hidden_size
         for layer in range(num_layers):
