@@ -23,7 +23,7 @@ from textseq.train.protocol import SequenceTask, StepOutput
 torch.set_num_threads(1)
 
 V = 16
-ALL_CELLS = ["gru", "gru_scratch", "lstm", "lstm_scratch", "rnn", "rnn_scratch"]
+ALL_CELLS = ["gru", "gru_scratch", "lstm", "lstm_ln", "lstm_scratch", "mingru", "minlstm", "ode_rnn", "rnn", "rnn_scratch"]
 
 
 def _config(**overrides) -> ClassifierConfig:
@@ -64,6 +64,23 @@ def test_review_alone_equals_review_in_padded_batch(cell, bidirectional, pooling
     torch.testing.assert_close(other_pads.probs, batch.probs, atol=1e-6, rtol=0)
     torch.testing.assert_close(batch.probs.sum(-1), torch.ones(4))
     assert (batch.attention is not None) == (pooling == "attention")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("cell", ["lstm", "mingru", "lstm_ln"])
+def test_residual_blocks_never_see_padding_and_train(cell, bidirectional):
+    model = _model(cell=cell, bidirectional=bidirectional, block="residual", norm="rmsnorm")
+    ids, lengths = _padded([5, 9, 2, 7])
+    with torch.no_grad():
+        batch = model(ids, lengths)
+        alone = model(ids[:1, :5], lengths[:1])
+    torch.testing.assert_close(batch.probs[:1], alone.probs, atol=1e-5, rtol=0)
+    model.train()
+    model.step((ids, lengths, torch.tensor([0, 1, 2, 0]))).loss.backward()
+    groups = model.layer_groups()
+    assert [name for name, _ in groups] == ["embedding", "rnn.l0", "rnn.l1", "head"]
+    assert sum(len(ps) for _, ps in groups) == len(list(model.parameters()))
+    assert all(p.grad is not None for p in model.rnn.parameters())
 
 
 def test_pad_id_values_never_matter_even_for_random_garbage():

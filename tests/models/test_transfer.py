@@ -313,3 +313,26 @@ def test_an_adaptive_softmax_lm_transfers_its_embedding_and_encoder():
     for name, p in clf.rnn.named_parameters():
         torch.testing.assert_close(p, lm.rnn.state_dict()[name], atol=0, rtol=0)
     assert len(report.copied) == 1 + 4 * L
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm", "lstm_ln", "ode_rnn"])
+def test_new_cells_transfer_their_stack(cell):
+    lm, clf = _lm(cell=cell).eval(), _classifier(cell=cell, bidirectional=True).eval()
+    report = init_from_lm(clf, lm)
+    assert all(f"rnn.{name}" in report.copied for name in clf.rnn.state_dict() if not name.endswith("_reverse"))
+    ids = torch.randint(0, V, (2, 5))
+    lm_out, _ = lm.rnn(lm.embedding(ids))  # (B, T, H)
+    clf_out, _ = clf.rnn(clf.embedding(ids))  # (B, T, 2H); forward features first
+    torch.testing.assert_close(clf_out[..., :H], lm_out, atol=1e-6, rtol=0)
+
+
+def test_residual_stack_transfers_to_a_unidirectional_classifier_only():
+    lm = _lm(cell="mingru", block="residual").eval()
+    clf = _classifier(cell="mingru", block="residual", bidirectional=False).eval()
+    init_from_lm(clf, lm)
+    ids = torch.randint(0, V, (2, 5))
+    torch.testing.assert_close(clf.rnn(clf.embedding(ids))[0], lm.rnn(lm.embedding(ids))[0], atol=1e-6, rtol=0)
+    with pytest.raises(ConfigError, match="unidirectional classifier only"):
+        init_from_lm(_classifier(cell="mingru", block="residual"), lm)
+    with pytest.raises(ConfigError, match="block: LM stack vs classifier residual"):
+        init_from_lm(_classifier(cell="mingru", block="residual", bidirectional=False), _lm(cell="mingru"))

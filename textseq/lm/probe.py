@@ -2,7 +2,9 @@
 model or a freshly initialised cell, plotted on a log scale (textseq.train.diagnostics does the work).
 
 A plain tanh RNN's curve falls off exponentially as t moves away from T (vanishing gradients); an
-LSTM's additive cell state keeps it much flatter, which is why it can learn longer dependencies.
+LSTM's additive cell state keeps it much flatter, which is why it can learn longer dependencies. minGRU / minLSTM have no recurrent weights at all:
+dh_t/dh_{t-1} is the diagonal a_t (a forget gate between 0 and 1), so their curve decays only as
+fast as the gates forget, never through a weight matrix's spectrum or a saturated tanh.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 
 from textseq.errors import ConfigError
 from textseq.models.lm import LMConfig, RecurrentLM
-from textseq.models.recurrent import LSTM_FORGET_BLOCK, is_lstm
+from textseq.models.recurrent import FORGET_BLOCK, recurrent_layers
 from textseq.train.diagnostics import grad_through_time, unroll_model
 from textseq.train.plot import write_figure
 
@@ -38,11 +40,14 @@ def fresh_model(cell: str, vocab_size: int, hidden_size: int = 128, emb_dim: int
     model = RecurrentLM(config).eval()
     if init == "torch":
         bound = hidden_size ** -0.5
-        with torch.no_grad():
-            for name, param in model.rnn.named_parameters():
-                param.uniform_(-bound, bound)
-                if is_lstm(model.rnn) and name.startswith("bias_ih"):
-                    param[LSTM_FORGET_BLOCK * hidden_size:(LSTM_FORGET_BLOCK + 1) * hidden_size] += forget_bias
+        with torch.no_grad():  # only the cells' own weights: a residual block's norms and MLP keep theirs
+            for layer in recurrent_layers(model.rnn):
+                forget = FORGET_BLOCK.get(layer.mode)
+                for name, param in layer.named_parameters():
+                    if name.startswith(("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+                        param.uniform_(-bound, bound)
+                    if forget is not None and name.startswith("bias_ih"):
+                        param[forget * hidden_size:(forget + 1) * hidden_size] += forget_bias
     return model
 
 

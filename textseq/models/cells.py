@@ -90,8 +90,16 @@ class ScratchRecurrent(nn.Module):
         """Advance one step given the precomputed input projection xp_t = W_ih x_t + b_ih (B, G*H)."""
         raise NotImplementedError
 
+    def _project(self, layer_in: torch.Tensor, layer: int, sfx: str) -> torch.Tensor:
+        """The input projection of every time step at once: (B, T, I_k) -> (B, T, G*H)."""
+        return F.linear(layer_in, getattr(self, f"weight_ih_l{layer}{sfx}"), getattr(self, f"bias_ih_l{layer}{sfx}"))
+
+    def _step_weights(self, layer: int, sfx: str) -> tuple[torch.Tensor, ...]:
+        """The tensors `_cell` takes after the state (w_hh, b_hh here; cells with more parameters add theirs)."""
+        return getattr(self, f"weight_hh_l{layer}{sfx}"), getattr(self, f"bias_hh_l{layer}{sfx}")
+
     # -- the loops -------------------------------------------------------------------------------
-    def _scan(self, xp: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor,
+    def _scan(self, xp: torch.Tensor, state: State, weights: tuple[torch.Tensor, ...],
               reverse: bool) -> tuple[torch.Tensor, State]:
         """Run the recurrence over time; xp (B, T, G*H) -> outputs (B, T, H), final state."""
         # unbind, not xp[:, t]: its backward is one stack, where T separate selects would each
@@ -99,7 +107,7 @@ class ScratchRecurrent(nn.Module):
         steps = xp.unbind(dim=1)  # T tensors of (B, G*H)
         outs = []
         for xp_t in (reversed(steps) if reverse else steps):
-            state = self._cell(xp_t, state, w_hh, b_hh)  # each (B, H)
+            state = self._cell(xp_t, state, *weights)  # each (B, H)
             outs.append(state[0])
         if not outs:  # T == 0: nothing to run, the state passes through
             return xp.new_zeros(xp.size(0), 0, self.hidden_size), state
@@ -122,12 +130,8 @@ class ScratchRecurrent(nn.Module):
             outs = []
             for d, sfx in enumerate(self._suffixes()):
                 idx = layer * self.num_directions + d
-                w_ih = getattr(self, f"weight_ih_l{layer}{sfx}")
-                b_ih = getattr(self, f"bias_ih_l{layer}{sfx}")
-                w_hh = getattr(self, f"weight_hh_l{layer}{sfx}")
-                b_hh = getattr(self, f"bias_hh_l{layer}{sfx}")
-                xp = F.linear(layer_in, w_ih, b_ih)  # (B, T, G*H): one matmul for every time step
-                out, final = self._scan(xp, tuple(s[idx] for s in init), w_hh, b_hh, reverse=d == 1)
+                xp = self._project(layer_in, layer, sfx)  # (B, T, G*H): one matmul for every time step
+                out, final = self._scan(xp, tuple(s[idx] for s in init), self._step_weights(layer, sfx), reverse=d == 1)
                 outs.append(out)  # (B, T, H)
                 finals.append(final)
             layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (B, T, D*H)

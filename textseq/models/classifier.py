@@ -16,6 +16,11 @@ probabilities. The recurrent encoder is length-aware whatever its implementation
                               state is kept, so the forward state stops at length-1 and the backward
                               direction, running T-1 .. 0, stays at its zero initial state through the
                               padding and starts on the last real token
+    mingru / minlstm          their own scan with a = 1, b = 0 at padding (the state passes through),
+                              backward rows flipped within their length as for torch's kernels
+    residual blocks           each block's layer through the runner above that fits it; "last"
+                              pooling reads the stack's output at the row's ends (its top MLP and
+                              norm come after the recurrent state)
     anything else             one call per distinct length, on unpadded slices
 
 and the poolings mask positions >= length. Saved as `model.safetensors` + `config.json`, never pickle.
@@ -23,7 +28,7 @@ and the poolings mask positions >= length. Saved as `model.safetensors` + `confi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -36,12 +41,14 @@ from textseq.errors import InputError
 from textseq.models.cells import ScratchRecurrent
 from textseq.models.embedders import EMBEDDERS, make_embedder
 from textseq.models.pooling import POOLINGS, make_pooling, masked_mean
-from textseq.models.recurrent import CELLS, init_recurrent_, make_recurrent
+from textseq.models.recurrent import CELLS, RecurrentOptions, init_recurrent_, make_recurrent
+from textseq.models.residual import ResidualStack
+from textseq.models.scan import MinRecurrent
 from textseq.registry import Registry
 from textseq.train.protocol import StepOutput
 
 
-class ClassifierConfig(StrictModel):
+class ClassifierConfig(RecurrentOptions):
     """Hyper-parameters of a classifier; stored as config.json next to the weights."""
 
     kind: str = "recurrent"  # a name in CLASSIFIERS: recurrent | bag (bag-of-embeddings baseline)
@@ -172,12 +179,12 @@ def _run_masked(module: ScratchRecurrent, x: torch.Tensor, lengths: torch.Tensor
             layer_in = F.dropout(layer_in, module.dropout, training=True)  # between layers, as the module does
         outs = []
         for sfx in ("", "_reverse")[:module.num_directions]:
-            weight = {n: getattr(module, f"{n}_l{layer}{sfx}") for n in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")}
-            xp = F.linear(layer_in, weight["weight_ih"], weight["bias_ih"]).unbind(1)  # T tensors of (B, G*H)
+            weights = module._step_weights(layer, sfx)
+            xp = module._project(layer_in, layer, sfx).unbind(1)  # T tensors of (B, G*H)
             state = tuple(x.new_zeros(batch, module.hidden_size) for _ in range(module.num_states))
             out: list[torch.Tensor] = [x.new_zeros(())] * steps
             for t in (range(steps - 1, -1, -1) if sfx else range(steps)):
-                new = module._cell(xp[t], state, weight["weight_hh"], weight["bias_hh"])  # each (B, H)
+                new = module._cell(xp[t], state, *weights)  # each (B, H)
                 keep = valid[t].unsqueeze(1)  # (B, 1)
                 state = tuple(torch.where(keep, n, s) for n, s in zip(new, state))
                 out[t] = state[0]
@@ -186,6 +193,24 @@ def _run_masked(module: ScratchRecurrent, x: torch.Tensor, lengths: torch.Tensor
         layer_in = torch.cat(outs, dim=-1)  # (B, T, D*H)
     mask = torch.stack(valid, dim=1).unsqueeze(-1)  # (B, T, 1)
     return torch.where(mask, layer_in, layer_in.new_zeros(())), torch.stack(finals)  # (B, T, D*H), (L*D, B, H)
+
+
+def _run_min(module: MinRecurrent, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # the scan masks padding itself (a = 1, b = 0 there) and flips the backward rows within their length
+    out, h_n = module(x, None, lengths=lengths)  # (B, T, D*H), (L*D, B, H)
+    valid = torch.arange(x.size(1), device=x.device) < lengths.unsqueeze(1)  # (B, T)
+    return out.masked_fill(~valid.unsqueeze(-1), 0.0), h_n
+
+
+def _run_residual(module: ResidualStack, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # each block's recurrent layer goes through its own length-aware runner; norms and MLPs are per position
+    out, h_n = module(x, None, run=partial(_run_layer, lengths=lengths))  # (B, T, D*H), (L*D, B, H)
+    valid = torch.arange(x.size(1), device=x.device) < lengths.unsqueeze(1)  # (B, T)
+    return out.masked_fill(~valid.unsqueeze(-1), 0.0), h_n
+
+
+def _run_layer(rnn: nn.Module, x: torch.Tensor, state: Any, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return run_recurrent(rnn, x, lengths)  # a classifier starts every layer from the zero state
 
 
 def _run_by_length(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,7 +228,17 @@ def _run_by_length(module: nn.Module, x: torch.Tensor, lengths: torch.Tensor) ->
 
 RUNNER = Callable[[Any, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 _RUNNERS: tuple[tuple[type, RUNNER], ...] = (
-    (nn.RNNBase, _run_aligned), (ScratchRecurrent, _run_masked), (nn.Module, _run_by_length))
+    (nn.RNNBase, _run_aligned), (ScratchRecurrent, _run_masked), (MinRecurrent, _run_min),
+    (ResidualStack, _run_residual), (nn.Module, _run_by_length))
+
+
+def _ends(out: torch.Tensor, lengths: torch.Tensor, dirs: int) -> torch.Tensor:
+    """out (B, T, D*H) -> (B, D*H): the forward half at each row's last token, the backward half at its first."""
+    at_end = out.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))).squeeze(1)  # (B, D*H)
+    if dirs == 1:
+        return at_end
+    half = out.size(2) // 2
+    return torch.cat([at_end[:, :half], out[:, 0, half:]], dim=-1)  # (B, D*H)
 
 
 def _real_tokens(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -238,7 +273,7 @@ class RecurrentClassifier(nn.Module):
         self.embedding = make_embedder(c.embedder, c.vocab_size, c.emb_dim, embedding_weights, embedder, c.freeze_embeddings)
         self.drop_emb = nn.Dropout(c.dropout_emb)
         self.rnn = init_recurrent_(make_recurrent(c.cell, c.emb_dim, c.hidden_size, c.num_layers, c.dropout_rnn,
-                                                  c.bidirectional), c.forget_bias)
+                                                  c.bidirectional, **c.recurrent_options()), c.forget_bias)
         self.drop_rnn = nn.Dropout(c.dropout_rnn)
         self.pooling = make_pooling(c.pooling, dirs * c.hidden_size, c.attention_dim)
         self.head = feed_forward(self.pooling.output_size, c.ff_hidden, c.num_classes, c.dropout_ff)
@@ -251,6 +286,8 @@ class RecurrentClassifier(nn.Module):
         out, h_n = run_recurrent(self.rnn, emb, lengths)  # (B, T, D*H), (L*D, B, H)
         dirs = 2 if self.config.bidirectional else 1
         last = h_n[-dirs:].transpose(0, 1).reshape(ids.size(0), -1)  # (B, D*H): top layer, forward then backward
+        if isinstance(self.rnn, ResidualStack):  # the stack's output passed the top MLP and norm; its state did not
+            last = _ends(out, lengths, dirs)  # (B, D*H)
         pooled, attention = self.pooling(self.drop_rnn(out), mask, self.drop_rnn(last))  # (B, D*H), (B, T)
         logits = self.head(pooled)  # (B, C)
         return ClassifierOutput(logits, logits.softmax(dim=-1), attention)
@@ -260,6 +297,11 @@ class RecurrentClassifier(nn.Module):
         a config-frozen embedding is left out, since it is never to be trained."""
         groups = [] if self.config.freeze_embeddings else [("embedding", list(self.embedding.parameters()))]
         for layer in range(self.config.num_layers):
+            if isinstance(self.rnn, ResidualStack):  # a block is a layer; the input projection goes with the first
+                extra = [*(self.rnn.in_proj.parameters() if layer == 0 and self.rnn.in_proj is not None else ())]
+                top = [*self.rnn.norm_out.parameters()] if layer == self.config.num_layers - 1 else []
+                groups.append((f"rnn.l{layer}", extra + [*self.rnn.blocks[layer].parameters()] + top))
+                continue
             groups.append((f"rnn.l{layer}", [p for n, p in self.rnn.named_parameters()
                                              if n.endswith(f"_l{layer}") or n.endswith(f"_l{layer}_reverse")]))
         return groups + [("head", [*self.pooling.parameters(), *self.head.parameters()])]

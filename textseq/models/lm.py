@@ -1,4 +1,4 @@
-"""A recurrent language model: embedding -> dropout -> stacked LSTM/GRU/RNN -> dropout -> vocab logits.
+"""A recurrent language model: embedding -> dropout -> stacked (or residual) recurrent layers -> dropout -> vocab logits.
 
     x (B, T) -> embed (B, T, E) -> recurrent (B, T, H) -> [proj H->E] -> decoder (B, T, V)
 
@@ -29,14 +29,14 @@ from torch import nn
 
 from textseq.config import StrictModel
 from textseq.errors import ConfigError
-from textseq.models.recurrent import CELLS, init_recurrent_, init_state, make_recurrent
+from textseq.models.recurrent import CELLS, RecurrentOptions, init_recurrent_, init_state, make_recurrent
 from textseq.train.protocol import StepOutput
 
 IGNORE_INDEX = -100  # F.cross_entropy's default; padded targets carry it
 TIED_KEY = "decoder.weight"  # left out of the file when tied: it is the embedding weight
 
 
-class LMConfig(StrictModel):
+class LMConfig(RecurrentOptions):
     """Hyper-parameters of RecurrentLM; stored as config.json next to the weights."""
 
     vocab_size: int = Field(gt=0)
@@ -97,7 +97,8 @@ class RecurrentLM(nn.Module):
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
         self.drop_emb = nn.Dropout(c.dropout_emb)
-        self.rnn = make_recurrent(c.cell, c.emb_dim, c.hidden_size, c.num_layers, c.dropout_layers, False)
+        self.rnn = make_recurrent(c.cell, c.emb_dim, c.hidden_size, c.num_layers, c.dropout_layers, False,
+                                  **c.recurrent_options())
         self.drop_out = nn.Dropout(c.dropout_out)
         needs_proj = c.tie_weights and c.emb_dim != c.hidden_size
         self.proj = nn.Linear(c.hidden_size, c.emb_dim, bias=False) if needs_proj else None

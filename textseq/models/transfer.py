@@ -111,9 +111,12 @@ def init_from_lm(classifier: nn.Module, lm: RecurrentLM, backward: RecurrentLM |
 
 
 def _size_problems(lc: Any, cc: Any, recurrent: bool) -> list[str]:
-    keys = ("vocab_size", "emb_dim") + (("cell", "hidden_size", "num_layers") if recurrent else ())
-    return [f"{key}: LM {getattr(lc, key)} vs classifier {getattr(cc, key)}" for key in keys
-            if getattr(lc, key) != getattr(cc, key)]
+    keys = ("vocab_size", "emb_dim") + (("cell", "hidden_size", "num_layers", "block") if recurrent else ())
+    problems = [f"{key}: LM {getattr(lc, key)} vs classifier {getattr(cc, key)}" for key in keys
+                if getattr(lc, key) != getattr(cc, key)]
+    if recurrent and cc.block == "residual" and cc.bidirectional:  # its blocks are twice the LM's width
+        problems.append("a residual-block LM transfers to a unidirectional classifier only (model.bidirectional: false)")
+    return problems
 
 
 def layer_groups(model: nn.Module) -> LayerGroups:
