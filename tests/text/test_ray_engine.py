@@ -216,3 +216,42 @@ def test_ray_reads_and_writes_shards_like_local(local_ray, tmp_path, fmt):
     expected = [json.loads(line) for line in (tmp_path / "local.jsonl").open(encoding="utf-8")]
     assert list(iter_records(f"{tmp_path}/ray/")) == expected and len(expected) == 400
     assert (ray.documents, ray.tokens, ray.skipped, ray.empty) == (local.documents, local.tokens, local.skipped, local.empty)
+
+
+@needs_ray
+def test_ray_reads_shards_in_its_tasks_with_the_local_ids_counts_and_errors(local_ray, tmp_path, monkeypatch,
+                                                                           caplog):
+    """Sharded JSONL with a malformed line and an empty document: the Ray engine reads each shard in
+    a Ray task (the driver's shard reader is broken here, the workers' is not) and gives the local
+    engine's records, ids, counts and strict-mode error."""
+    import textseq.text.shards as shards
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    texts = [f"the {i} cats ran past dogs" for i in range(30)]
+    for k in range(3):
+        lines = [json.dumps({"text": t, "label": i % 2}) for i, t in enumerate(texts[k * 10:(k + 1) * 10])]
+        if k == 1:
+            lines[3:3] = ['{"text": "no end', json.dumps({"text": "  ", "label": 0})]  # malformed, empty
+        (folder / f"part-{k}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pipeline = Pipeline.from_spec({"stages": [{"stage": "case"}, {"stage": "whitespace"}]})
+    got = {}
+    for engine in ("local", "ray"):
+        if engine == "ray":
+            def driver_must_not_read(*args, **kw):
+                raise AssertionError("the driver read a shard")
+            monkeypatch.setattr(shards, "read_shard", driver_must_not_read)
+            caplog.set_level(logging.DEBUG, logger="textseq.text.ray_engine")
+        out = tmp_path / f"{engine}.jsonl"
+        s = _run(engine, pipeline, folder, out, label_column="label", errors="skip", batch_size=4)
+        got[engine] = (s.documents, s.skipped, s.malformed, s.empty, out.read_bytes())
+        with pytest.raises(InputError) as err:
+            _run(engine, pipeline, folder, tmp_path / f"strict-{engine}.jsonl", label_column="label")
+        got[engine] += (str(err.value),)
+    assert got["ray"] == got["local"]
+    assert got["ray"][:4] == (31, 1, 1, 1)
+    records = [json.loads(line) for line in got["ray"][4].decode().splitlines()]
+    assert [r["id"] for r in records[12:15]] == [f"{folder / 'part-1.jsonl'}:{n}" for n in (3, 5, 6)]
+    assert records[-1]["id"] == f"{folder / 'part-2.jsonl'}:10"
+    assert "part-1.jsonl:4: malformed JSON line" in got["ray"][5]
+    assert "3 shard(s) read in" in caplog.text

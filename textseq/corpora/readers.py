@@ -146,16 +146,16 @@ def iter_documents(
         from textseq.corpora.hf_datasets import dataset_source
 
         return dataset_source(r, s[3:], text_column, label_column, unit)
+    from textseq.text.shards import is_shard_input, shard_documents
+
+    if is_shard_input(s):  # a directory or glob of .jsonl / .parquet shards (textseq.text.shards)
+        return shard_documents(r, s, text_column, label_column, unit)
     path = Path(s).expanduser()
     if path.exists():
         return _path_source(r, path, s, text_column, label_column, unit)
     corpus = _corpus_source(s)
     if corpus is not None:
         return _corpus_docs(r, corpus, s, text_column, label_column, unit)
-    if any(c in s for c in "*?["):  # a glob of shards, e.g. data/part-*.jsonl
-        from textseq.text.shards import shard_documents
-
-        return shard_documents(r, s, text_column, label_column, unit)
     raise InputError(f"input not found: {s} (expected a file, a directory, CORPUS:SPLIT such as shakespeare:train, or hf:NAME:SPLIT)")
 
 
@@ -168,11 +168,7 @@ def _path_source(r: Reader, path: Path, shown: str, text_column: str, label_colu
 
         if is_saved_dataset(path):
             return dataset_source(r, str(path), text_column, label_column, unit)
-        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-        if not files:  # a directory of .jsonl / .parquet shards (textseq.text.shards), else an InputError
-            from textseq.text.shards import shard_documents
-
-            return shard_documents(r, path, text_column, label_column, unit)
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())  # not empty: see is_shard_input
         return _txt_files(r, files, "line" if unit == "line" else "file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):

@@ -6,9 +6,10 @@
 Every engine has one interface: `engine.map(pipeline, docs, batch_size=, errors=, summary=)` yields
 (document, result) in input order, raises InputError naming a document on which a stage fails (or,
 with errors="skip", counts it in `summary.skipped`), and is used as a context manager so that what
-it started (a process pool, a Ray instance) is stopped after it. Reading the input, and with it the
---errors policy for undecodable or malformed input, stays in the caller: the same reader feeds every
-engine, so the counts cannot differ between them.
+it started (a process pool, a Ray instance) is stopped after it. `docs` is any iterable of
+documents read by textseq's readers, under the caller's --errors policy; a sharded input comes as a
+textseq.text.shards.ShardInput, which the local engine simply iterates and the Ray engine reads in
+Ray tasks, one per shard, with the same shard reader: the counts cannot differ between them.
 """
 
 from __future__ import annotations

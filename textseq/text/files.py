@@ -112,12 +112,19 @@ def preprocess_to_jsonl(pipeline: Pipeline, source: str | Path, output: str | Pa
     trailing slash a directory of `fmt` shards of `shard_size` records (textseq.text.shards)."""
     from textseq.corpora.readers import ReadStats, iter_documents
     from textseq.text.engines import make_engine
+    from textseq.text.shards import shard_input
 
     start = time.perf_counter()
     stats = ReadStats()
     summary = PreprocessSummary(output=str(output))
-    docs: Iterable[Any] = iter_documents(source, text_column=text_column, label_column=label_column, unit=unit,
-                                         errors=errors, stats=stats, skip_empty=skip_empty)
+    # Shards without --limit go to the engine as shards: Ray reads each in a task of its own (a limit
+    # is a count of documents read in order, which only the driver's reading can stop at).
+    docs: Iterable[Any] | None = None if limit is not None else shard_input(
+        source, text_column=text_column, label_column=label_column, unit=unit, errors=errors,
+        skip_empty=skip_empty, stats=stats)
+    if docs is None:
+        docs = iter_documents(source, text_column=text_column, label_column=label_column, unit=unit,
+                              errors=errors, stats=stats, skip_empty=skip_empty)
     if limit is not None:
         docs = itertools.islice(docs, limit)
     log.debug(f"preprocessing {source} on the {engine} engine with {n_proc or 'all'} worker(s), "

@@ -1,11 +1,12 @@
 """The Ray engine: a pipeline run as Ray Data `map_batches` over an actor pool.
 
 Each actor builds the pipeline once from its spec (spaCy and every other resource load once per
-actor, not per batch). The driver reads the input with textseq's own readers, so undecodable or
-malformed input meets the same --errors policy and the same counts as under the local engine, and
-ships the documents to the object store in Arrow blocks; results come back in input order (Ray
-Data's preserve_order) and the driver writes them as the local engine does. Only the pipeline map,
-the part that costs, is spread over the cluster.
+actor, not per batch). A sharded input (a directory or glob of .jsonl/.parquet files) is read in
+Ray tasks, one per shard (textseq.text.ray_read); any other input is read by the driver and shipped
+to the object store in Arrow blocks. Either way textseq's own readers read it, so undecodable or
+malformed input meets the same --errors policy and the same counts as under the local engine.
+Results come back in input order (Ray Data's preserve_order) and the driver writes them as the local
+engine does, shards included: Ray Data's writers name their files by task, not by record order.
 
 Ray is an optional extra (`pip install textseq[ray]`) and is imported only when this engine is used.
 """
@@ -13,6 +14,7 @@ Ray is an optional extra (`pip install textseq[ray]`) and is imported only when 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import logging
 import sys
@@ -98,31 +100,45 @@ class RayEngine:
         """Yield (document, result) in input order; see textseq.text.engines."""
         import ray.data
 
-        refs = _ship(docs, batch_size * BLOCK_BATCHES)
-        if not refs:
-            return
+        from textseq.text.ray_read import read_dataset, settle
+        from textseq.text.shards import ShardInput
+
+        block_rows = batch_size * BLOCK_BATCHES
         ctx = ray.data.DataContext.get_current()
         saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False  # the caller has its own bar
         try:
-            # no more actors than blocks: an idle actor would load spaCy for nothing
-            pool = ray.data.ActorPoolStrategy(size=min(self.actors, len(refs)))
-            ds = ray.data.from_arrow_refs(refs).map_batches(
-                PipelineActor, fn_constructor_kwargs={"spec": pipeline.spec()}, batch_size=batch_size, batch_format="pyarrow", zero_copy_batch=True,
-                compute=pool, num_cpus=1)
-            expected = 0
+            if isinstance(docs, ShardInput):  # read in Ray tasks, one per shard (textseq.text.ray_read)
+                source, pool_size = read_dataset(docs, block_rows, self.actors), self.actors
+            else:  # read here, shipped to the object store
+                refs = _ship(docs, block_rows)
+                if not refs:
+                    return
+                # no more actors than blocks: an idle actor would load spaCy for nothing
+                source, pool_size = ray.data.from_arrow_refs(refs), min(self.actors, len(refs))
+            ds = source.map_batches(
+                PipelineActor, fn_constructor_kwargs={"spec": pipeline.spec()}, batch_size=batch_size,
+                batch_format="pyarrow", zero_copy_batch=True, compute=ray.data.ActorPoolStrategy(size=pool_size),
+                num_cpus=1)
+            last = -1
+            readers: set[int] = set()
             for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for index, doc, result, error in _rows(block, pipeline.produces):
-                    if index != expected:  # preserve_order is what makes the output comparable
-                        raise RuntimeError(f"ray returned document {index} where {expected} was due")
-                    expected += 1
+                for index, doc, result, error, meta in _rows(block, pipeline.produces):
+                    if index <= last:  # preserve_order is what makes the output comparable
+                        raise RuntimeError(f"ray returned row {index} after row {last}")
+                    last = index
+                    if meta is not None:  # a shard's end: its read counts, and what stopped it
+                        settle(meta, docs.stats, readers)  # type: ignore[union-attr]
+                        continue
                     if error is not None:
                         if errors != "skip":
                             raise InputError(f"{doc.id}: preprocessing failed: {error}")
                         summary.skipped += 1
                         continue
                     yield doc, result
+            if isinstance(docs, ShardInput):
+                log.debug(f"ray: {len(docs.files)} shard(s) read in {len(readers)} Ray worker process(es)")
         finally:
             ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
 
@@ -172,8 +188,8 @@ def _ship(docs: Iterable[Any], block_size: int) -> list[Any]:
     return refs
 
 
-def _rows(block: Any, produces: str) -> Iterator[tuple[int, Any, Any, str | None]]:
-    """(index, Document, result, error) for each row of a result block."""
+def _rows(block: Any, produces: str) -> Iterator[tuple[int, Any, Any, str | None, str | None]]:
+    """(index, Document, result, error, shard trailer) for each row of a result block."""
     from textseq.corpora.readers import Document
     from textseq.text.base import tokens_from
 
@@ -185,7 +201,7 @@ def _rows(block: Any, produces: str) -> Iterator[tuple[int, Any, Any, str | None
     else:
         results = (None if t is None else tokens_from(t, s, e)
                    for t, s, e in zip(cols["tokens"], cols["starts"], cols["ends"]))
-    return zip(cols["i"], docs, results, cols["error"])
+    return zip(cols["i"], docs, results, cols["error"], cols.get("meta", itertools.repeat(None)))
 
 
 class PipelineActor:
@@ -202,11 +218,17 @@ class PipelineActor:
     def __call__(self, batch: Any) -> Any:
         """An Arrow batch with a `text` column -> the same batch plus the result columns and `error`."""
         texts = batch.column("text").to_pylist()
+        live = [j for j, t in enumerate(texts) if t is not None]  # a row without text ends a shard
+        todo = [texts[j] for j in live]
         try:
-            results: list[Any] = self.pipeline.run_batch(texts)
-            failures: list[str | None] = [None] * len(texts)
+            done: list[Any] = self.pipeline.run_batch(todo) if todo else []
+            failed: list[str | None] = [None] * len(todo)
         except Exception:  # a stage failed somewhere in this batch: find the document(s)
-            results, failures = self._one_by_one(texts)
+            done, failed = self._one_by_one(todo)
+        results: list[Any] = [None] * len(texts)
+        failures: list[str | None] = [None] * len(texts)
+        for j, result, failure in zip(live, done, failed):
+            results[j], failures[j] = result, failure
         return _append_results(batch, results, failures, self.pipeline.produces)
 
     def _one_by_one(self, texts: list[str]) -> tuple[list[Any], list[str | None]]:

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,11 +42,24 @@ def is_glob(source: str) -> bool:
     return any(c in source for c in "*?[") and not Path(source).exists()
 
 
+def is_shard_input(source: Any) -> bool:
+    """True when `source` reads as sharded input: a directory with no *.txt file that is not a saved
+    datasets directory, or a glob of .jsonl/.parquet files (textseq.corpora.readers dispatches on this)."""
+    if not isinstance(source, (str, Path)) or str(source).startswith("hf:"):
+        return False
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        from textseq.corpora.hf_datasets import is_saved_dataset
+
+        return not is_saved_dataset(path) and not any(p.is_file() for p in path.rglob("*.txt"))
+    return is_glob(str(source))
+
+
 def shard_files(source: str | Path) -> list[Path]:
     """The shards a directory or glob names, in name order; InputError when there are none or the
     formats are mixed."""
     s = str(source)
-    found = [Path(p) for p in glob.glob(s)] if is_glob(s) else list(Path(s).iterdir())
+    found = [Path(p) for p in glob.glob(s)] if is_glob(s) else list(Path(s).expanduser().iterdir())
     files = sorted((p for p in found if p.is_file() and p.suffix.lower() in SHARD_SUFFIXES), key=lambda p: p.name)
     if not files:
         what = "no .jsonl or .parquet file matches" if is_glob(s) else "no *.txt files, .jsonl/.parquet shards or saved datasets directory"
@@ -75,17 +89,62 @@ def shard_documents(r: Any, source: str | Path, text_column: str, label_column: 
                     ) -> Iterator[Any]:
     """The documents of every shard of `source` in name order, under the reader `r`'s --errors policy
     (textseq.corpora.readers); a document's id is its shard and line (JSONL) or row (Parquet)."""
-    from textseq.corpora.readers import _jsonl_docs, _record, records_only
+    from textseq.corpora.readers import records_only
 
     records_only(unit, str(source))
     for path in shard_files(source):
-        if path.suffix.lower() == ".jsonl":
-            yield from _jsonl_docs(r, path, str(path), str(path), text_column, label_column)
-            continue
-        for row, obj in parquet_rows(path):
-            doc = _record(r, obj, f"{path}:{row}", f"{path}: row {row}", text_column, label_column, False)
-            if doc is not None:
-                yield doc
+        yield from read_shard(r, path, text_column, label_column)
+
+
+def read_shard(r: Any, path: Path, text_column: str, label_column: str | None) -> Iterator[Any]:
+    """The documents of one shard under the reader `r`'s policy, counted in `r.stats`: what every
+    engine reads a shard with (the Ray engine in a task per shard, textseq.text.ray_read)."""
+    from textseq.corpora.readers import _jsonl_docs, _record
+
+    if path.suffix.lower() == ".jsonl":
+        yield from _jsonl_docs(r, path, str(path), str(path), text_column, label_column)
+        return
+    for row, obj in parquet_rows(path):
+        doc = _record(r, obj, f"{path}:{row}", f"{path}: row {row}", text_column, label_column, False)
+        if doc is not None:
+            yield doc
+
+
+@dataclass
+class ShardInput:
+    """A sharded input with its reading policy. Iterated, it reads the shards here in order, as
+    iter_documents does; the Ray engine instead reads each shard in a Ray task of its own and adds
+    the tasks' counts to `stats`, so the counts are the same either way."""
+
+    files: list[Path]
+    text_column: str
+    label_column: str | None
+    errors: str
+    skip_empty: bool
+    stats: Any  # textseq.corpora.readers.ReadStats
+
+    def __iter__(self) -> Iterator[Any]:
+        from textseq.corpora.readers import Reader
+
+        r = Reader(self.errors, self.skip_empty, self.stats)
+        for path in self.files:
+            yield from read_shard(r, path, self.text_column, self.label_column)
+
+
+def shard_input(source: Any, *, text_column: str, label_column: str | None, unit: str, errors: str,
+                skip_empty: bool, stats: Any) -> ShardInput | None:
+    """`source` as a ShardInput when it is sharded (see is_shard_input), else None; the shards are
+    listed, and a unit or policy that does not apply refused, now, before any engine starts."""
+    from textseq.corpora.readers import ERRORS, UNITS, records_only
+
+    if not is_shard_input(source):
+        return None
+    if unit not in UNITS:
+        raise ConfigError(f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+    if errors not in ERRORS:
+        raise ConfigError(f"unknown errors policy {errors!r}; valid: {', '.join(ERRORS)}")
+    records_only(unit, str(source))
+    return ShardInput(shard_files(source), text_column, label_column, errors, skip_empty, stats)
 
 
 def iter_records(output: str | Path) -> Iterator[dict[str, Any]]:
