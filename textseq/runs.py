@@ -31,6 +31,7 @@ TASKS: dict[str, str] = {
     "lm": "textseq.lm.task:LMTask",
     "classify": "textseq.classify.task:ClassifyTask",
     "ngram": "textseq.classify.ngram_task:NgramTask",
+    "ensemble": "textseq.classify.ensemble:EnsembleTask",
 }
 
 

@@ -1,7 +1,8 @@
 """`textseq train-classifier`: prepare labelled data and train a text classifier into a run directory.
 
-A config with model.kind: ngram trains the linear n-gram classifier (textseq.classify.ngram_task);
-every other config the neural classifier (textseq.classify.task)."""
+A config with model.kind: ngram trains the linear n-gram classifier (textseq.classify.ngram_task), one
+with members: an ensemble of classifiers (textseq.classify.ensemble); every other config the neural
+classifier (textseq.classify.task)."""
 
 from typing import Any
 
@@ -9,19 +10,20 @@ from textseq.train.job import train_command
 
 
 def pick_task(args: Any) -> str:
-    """"ngram" when the config (or, on --resume, the run) asks for the n-gram model, else "classify"."""
+    """"ngram" or "ensemble" when the config (or, on --resume, the run) asks for one, else "classify"."""
     from pathlib import Path
 
+    from textseq.classify.ensemble import is_ensemble_config
     from textseq.classify.ngram_task import is_ngram_config
     from textseq.config import apply_overrides, read_config
     from textseq.train.rundir import read_run_info
 
     if args.config is None:
         info = read_run_info(Path(args.output)) or {}
-        return "ngram" if info.get("task") == "ngram" else "classify"
+        return info["task"] if info.get("task") in ("ngram", "ensemble") else "classify"
     raw, _ = read_config(args.config, "sentiment")
     raw = apply_overrides(raw if isinstance(raw, dict) else {}, args.overrides)
-    return "ngram" if is_ngram_config(raw) else "classify"
+    return "ngram" if is_ngram_config(raw) else "ensemble" if is_ensemble_config(raw) else "classify"
 
 
 HELP, add_arguments, run = train_command(
