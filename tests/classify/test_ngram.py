@@ -96,3 +96,16 @@ def test_svm_with_tfidf_gives_calibrated_probabilities(tmp_path):
     assert main(["train-classifier", "-c", config, "-o", str(tmp_path / "svm"), "--no-progress"]) == 0
     probs = Predictor.load(tmp_path / "svm").predict_proba(["superb wonderful", "awful dreadful"])
     assert probs[0, 1] > 0.5 > probs[1, 1]
+
+
+def test_without_scikit_learn_one_line_says_how_to_install(monkeypatch):
+    import sys
+
+    from textseq.classify.ngram_task import sklearn
+    from textseq.errors import ResourceMissingError
+
+    for name in ("sklearn", "sklearn.linear_model", "sklearn.svm"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as when it is not installed
+    with pytest.raises(ResourceMissingError, match=r"pip install 'textseq\[ngram\]'") as err:
+        sklearn()
+    assert "\n" not in str(err.value)
