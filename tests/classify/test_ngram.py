@@ -109,3 +109,17 @@ def test_without_scikit_learn_one_line_says_how_to_install(monkeypatch):
     with pytest.raises(ResourceMissingError, match=r"pip install 'textseq\[ngram\]'") as err:
         sklearn()
     assert "\n" not in str(err.value)
+
+
+def test_normalized_vectors_have_unit_length_and_raw_ones_do_not():
+    from textseq.classify.ngram import feature_values, lookup
+
+    found = ngram_keys(np.array([1, 2, 3, 1, 2]), np.array([0, 2, 5]), [1, 2], vocab_size=5)
+    table = np.unique(found.cols)
+    t = lookup(found, table)
+    scale = np.linspace(0.5, 2.0, len(table))
+    for weighting in ("binary", "nb", "tfidf"):
+        norms = np.bincount(t.rows, weights=feature_values(t, weighting, scale, normalize=True) ** 2)
+        assert np.allclose(norms, 1.0)
+    raw = np.bincount(t.rows, weights=feature_values(t, "binary", scale) ** 2)
+    assert raw.tolist() == [3.0, 5.0]  # 2 + 1 and 3 + 2 distinct n-grams

@@ -46,6 +46,8 @@ class NgramModelSection(StrictModel):
     ngrams: list[int] = Field(default_factory=lambda: [1, 2])  # word n-gram orders, 1 to 3
     min_df: int = Field(1, ge=1)  # keep n-grams seen in at least this many training documents
     weighting: Literal["binary", "nb", "tfidf"] = "nb"  # nb: binarized x naive-Bayes log-count ratio (NBSVM)
+    # each document's vector scaled to unit L2 norm (tfidf always is): scores comparable across lengths
+    normalize: bool = False
     nb_alpha: float = Field(1.0, gt=0)  # smoothing of the log-count ratio's counts
     # NBSVM's interpolation w' = (1 - beta) * mean|w| + beta * w (two classes; 1 = the weights as fitted)
     beta: float = Field(1.0, ge=0, le=1)
@@ -153,10 +155,10 @@ class NgramTask:
             scale = nb_ratio(t, y, n_f, m.nb_alpha)
         elif m.weighting == "tfidf":  # scikit-learn's smoothed idf
             scale = np.log((1 + found.n_docs) / (1 + df[df >= m.min_df])) + 1.0
-        x_train = _matrix(t, feature_values(t, m.weighting, scale), n_f)
+        x_train = _matrix(t, feature_values(t, m.weighting, scale, m.normalize), n_f)
         valid = data.splits["valid"]
         tv = lookup(ngram_keys(valid.tokens, valid.offsets, m.ngrams, vocab_size), table)
-        x_valid = _matrix(tv, feature_values(tv, m.weighting, scale), n_f)
+        x_valid = _matrix(tv, feature_values(tv, m.weighting, scale, m.normalize), n_f)
         log.info(f"{n_f:,} n-gram features ({'+'.join(map(str, m.ngrams))}-grams, min_df {m.min_df}, {m.weighting}) "
                  f"from {found.n_docs:,} documents")
         grid, best = [], None
@@ -195,7 +197,7 @@ class NgramTask:
         import torch
 
         cfg = NgramConfig(vocab_size=vocab_size, num_classes=n_classes, num_features=len(table), ngrams=m.ngrams,
-                          weighting=m.weighting)
+                          weighting=m.weighting, normalize=m.normalize)
         model = NgramClassifier(cfg)
         model.load_state_dict({"keys": torch.as_tensor(table), "scale": torch.as_tensor(scale, dtype=torch.float32),
                                "weight": torch.as_tensor(weight, dtype=torch.float32),
