@@ -177,6 +177,7 @@ class EnsembleTask:
     def solve(self, config: EnsembleJobConfig, members: list[Path], run_dir: Path) -> dict[str, Any]:
         """Label the validation split with every member, fit the weights, write the checkpoint and reports."""
         from textseq.classify.metrics import classification_report
+        from textseq.classify.ngram_task import NoOptimizer
         from textseq.classify.predict import Predictor, read_inputs
         from textseq.classify.prepare import LabelledTexts, encode_labels
         from textseq.train.checkpoint import save_checkpoint
@@ -203,7 +204,7 @@ class EnsembleTask:
         pinned = [{"run": str(Path(p.path).resolve()), "sha256": member_sha(Path(p.path))} for p in predictors]
         extra = {**self.kind.info(), "config": config.model_dump(mode="json"), "labels": labels, "members": pinned,
                  "valid_source": valid, "member_valid_accuracy": each}
-        ckpt = save_checkpoint(run_dir, 0, model=model, optimizer=_Empty(), carried_state=None,
+        ckpt = save_checkpoint(run_dir, 0, model=model, optimizer=NoOptimizer(), carried_state=None,
                                trainer_state={"step": 0, "epoch": 1}, extra=extra, keep_last=1, is_best=True)
         atomic_write_text(run_dir / "eval_valid.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         return {"valid": report, "weights": [float(x) for x in w], "bias": [float(x) for x in b],
@@ -231,13 +232,6 @@ class EnsembleTask:
         tensors = load_file(str(path / "model.safetensors"))
         model = EnsembleClassifier(predictors, tensors["weight"], tensors["bias"])
         return Loaded(model, predictors[0].codec, list(extra["labels"]))
-
-
-class _Empty:
-    """No optimizer state: the checkpoint's optimizer file holds an empty tree."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
 
 
 def load_member_config(predictor: Any) -> Any:

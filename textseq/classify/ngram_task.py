@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
+import torch
 from pydantic import Field, field_validator
 
 from textseq.classify.config import DataSection
@@ -183,7 +184,7 @@ class NgramTask:
         if m.classifier == "svm" and n_classes == 2:  # Platt scaling on the validation scores
             s = model.scores(valid.tokens, valid.offsets)  # (N, 1)
             platt = sk.linear_model.LogisticRegression(C=1e4).fit(s, valid.labels)
-            model.calibration.copy_(torch_tensor([float(platt.coef_[0, 0]), float(platt.intercept_[0])]))
+            model.calibration.copy_(torch.tensor([float(platt.coef_[0, 0]), float(platt.intercept_[0])]))
         fit_s = time.perf_counter() - start
         log.info(f"chose C={chosen_c:g} on valid; fit in {fit_s:.1f} s")
         ckpt = self._save(config, data, model, run_dir, {"C": chosen_c, "grid": grid})
@@ -194,8 +195,6 @@ class NgramTask:
     @staticmethod
     def _model(n_classes: int, vocab_size: int, table: np.ndarray, scale: np.ndarray, weight: np.ndarray,
                bias: np.ndarray, m: NgramModelSection) -> NgramClassifier:
-        import torch
-
         cfg = NgramConfig(vocab_size=vocab_size, num_classes=n_classes, num_features=len(table), ngrams=m.ngrams,
                           weighting=m.weighting, normalize=m.normalize)
         model = NgramClassifier(cfg)
@@ -210,7 +209,7 @@ class NgramTask:
         extra = {**self.kind.info(), "config": config.model_dump(mode="json"), "model_config": model.config.model_dump(mode="json"),
                  "labels": data.labels.labels, "codec": data.codec.spec(), "chosen": chosen}
         trainer_state = {"step": 0, "epoch": 1, "best_metric": chosen["grid"], "train_config": config.train.model_dump(mode="json")}
-        return save_checkpoint(Path(run_dir), 0, model=model, optimizer=_NoOptimizer(), carried_state=None,
+        return save_checkpoint(Path(run_dir), 0, model=model, optimizer=NoOptimizer(), carried_state=None,
                                trainer_state=trainer_state, extra=extra, keep_last=1, is_best=True)
 
     def _reports(self, config: NgramJobConfig, data: Any, model: NgramClassifier, run_dir: Path) -> dict[str, Any]:
@@ -239,17 +238,12 @@ class NgramTask:
         return Loaded(model, checkpoint_codec(extra, str(path / "extra.json")), list(extra["labels"]))
 
 
-class _NoOptimizer:
-    """A closed-form fit has no optimizer state; the checkpoint's optimizer file holds an empty tree."""
+class NoOptimizer:
+    """A closed-form fit (n-gram model, ensemble weights) has no optimizer state: the checkpoint's optimizer
+    file holds an empty tree."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
-
-
-def torch_tensor(values: list[float]) -> Any:
-    import torch
-
-    return torch.tensor(values)
 
 
 def is_ngram_config(raw: Any) -> bool:
