@@ -45,8 +45,20 @@ def test_lm_presets_validate(name):
 @pytest.mark.parametrize("name", _names("sentiment"))
 def test_sentiment_presets_validate(name):
     from textseq.classify.config import load_job_config as load_classify_config
+    from textseq.classify.ensemble import EnsembleTask, is_ensemble_config
+    from textseq.classify.ngram_task import NgramTask, is_ngram_config
+    from textseq.config import read_config
     from textseq.text.resolve import resolve_pipeline
 
+    if is_ensemble_config(read_config(name, "sentiment")[0]):  # members are presets of their own, validated here too
+        for member in EnsembleTask().load_config(name).members:
+            assert member.config in _names("sentiment") or member.run is not None
+        return
+    if is_ngram_config(read_config(name, "sentiment")[0]):  # the n-gram model has its own config (NgramJobConfig)
+        config = NgramTask().load_config(name)
+        assert config.model.kind == "ngram" and config.model.C
+        assert resolve_pipeline(config.data.pipeline, tokens=True).tokenizer is not None
+        return
     config = load_classify_config(name)
     assert config.classifier_config(vocab_size=100, num_classes=2, class_weights=None, pad_id=0).vocab_size == 100
     assert config.train.seed == config.seed

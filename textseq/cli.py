@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "train-classifier": "textseq.classify.commands.train_classifier",
     "predict": "textseq.classify.commands.predict",
     "eval-classifier": "textseq.classify.commands.eval_classifier",
+    "ensemble": "textseq.classify.commands.ensemble",
 }
 
 

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 TASKS: dict[str, str] = {
     "lm": "textseq.lm.task:LMTask",
     "classify": "textseq.classify.task:ClassifyTask",
+    "ngram": "textseq.classify.ngram_task:NgramTask",
+    "ensemble": "textseq.classify.ensemble:EnsembleTask",
 }
 
 
@@ -110,6 +112,8 @@ def load_run(path: str | Path, checkpoint: str = "best", device: str = "cpu", ta
     if name not in TASKS:
         raise CheckpointError(f"{ckpt / 'extra.json'}: not a textseq run (task {name!r}); expected one of "
                               f"{', '.join(sorted(TASKS))}")
+    if task is not None and task != name and task in getattr(get_task(name), "serves", ()):
+        task = name  # e.g. an n-gram classifier opened where a classifier is expected
     runner = get_task(task or name)  # the expected task checks the kind: a clear 'not a ... run' message
     runner.kind.check_compatible(extra, f"checkpoint {ckpt}")
     loaded = runner.load(extra, ckpt, device)

@@ -99,7 +99,7 @@ def test_resuming_a_job_continues_it(tmp_path, toy_registered):
 def test_unknown_task_names_the_known_ones():
     from textseq.runs import get_task
 
-    with pytest.raises(ConfigError, match=r"unknown task 'lmm' \(did you mean 'lm'\?\); valid: classify, lm"):
+    with pytest.raises(ConfigError, match=r"unknown task 'lmm' \(did you mean 'lm'\?\); valid: classify, ensemble, lm, ngram"):
         get_task("lmm")
 
 

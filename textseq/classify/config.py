@@ -31,6 +31,13 @@ FILLED_FROM_DATA = ("vocab_size", "num_classes", "class_weights", "pad_id", "emb
 DEFAULT_PIPELINE = "sentiment"  # the preprocess preset (configs/preprocess/sentiment.yaml)
 
 
+class RandomCrop(StrictModel):
+    """Each training document, with probability `prob`, is cut to a random window of at least `min_tokens`."""
+
+    prob: float = Field(0.5, ge=0.0, le=1.0)
+    min_tokens: int = Field(5, ge=1)
+
+
 class DataSection(StrictModel):
     """Where the labelled text comes from, how it becomes ids, and how it is batched."""
 
@@ -53,6 +60,9 @@ class DataSection(StrictModel):
     eval_batch_size: int = Field(256, ge=1)
     chunk_batches: int = Field(50, ge=1)  # batches per length-sorted chunk
     workers: int = Field(0, ge=0)  # pipeline processes; 0 = automatic (1 for small inputs)
+    # Training on random windows of the documents (textseq.data.classification.crop_rows), so a model
+    # trained on long reviews also meets sentence-length inputs; null = whole documents.
+    random_crop: RandomCrop | None = None
 
     @field_validator("class_weights")
     @classmethod

@@ -81,6 +81,8 @@ class Predictor:
         same cores ran slower together (422 IMDB reviews/s with the model on one thread beside two
         workers, 319 beside one) than one after the other."""
         texts = _as_texts(texts)
+        if hasattr(self.model, "predict_texts"):  # an ensemble: each member reads the texts with its own codec
+            return self.model.predict_texts(texts, batch_size, workers)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         stats = EncodeStats()
         ids = self.codec.encode_many(texts, auto_workers(len(texts), workers), stats)
@@ -196,8 +198,11 @@ def evaluate_classifier(run_dir: str | Path, source: str, text_column: str | Non
     if not keep:
         raise InputError(f"{source}: every document has a label unseen in training")
     stats = EncodeStats()
-    split = predictor.encode([texts[i] for i in keep], workers, stats)
-    probs = predict_probs(predictor.model, split, batch_size, predictor.pad_id, predictor.precision)
+    if hasattr(predictor.model, "predict_texts"):  # an ensemble: its members encode the texts themselves
+        probs = predictor.predict_proba([texts[i] for i in keep], batch_size, workers)
+    else:
+        split = predictor.encode([texts[i] for i in keep], workers, stats)
+        probs = predict_probs(predictor.model, split, batch_size, predictor.pad_id, predictor.precision)
     report = classification_report(np.asarray(y), probs, predictor.labels.labels)
     counts = Counter({"skipped_unseen_labels": len(texts) - len(keep), "empty": stats.empty, "truncated": stats.truncated})
     return {**report, **counts, "checkpoint": str(predictor.path)}

@@ -219,8 +219,9 @@ class ClassifyTask:
                 key = "every_steps" if t.unfreeze_unit == "steps" else "every_epochs"
                 callbacks.append(GradualUnfreezing(**{key: t.unfreeze_every}))
         d = config.data
+        crop = None if d.random_crop is None else (d.random_crop.prob, d.random_crop.min_tokens)
         batches = BucketBatches(prepared.splits["train"], d.batch_size, seed=config.seed, chunk_batches=d.chunk_batches,
-                                pad_id=mconfig.pad_id)
+                                pad_id=mconfig.pad_id, crop=crop)
         labels = prepared.labels.labels
         evaluator = Evaluator(prepared.splits["valid"], labels, d.eval_batch_size, mconfig.pad_id) if "valid" in prepared.splits else None
         extra = {**run_info(), "config": config.model_dump(mode="json"), "model_config": mconfig.model_dump(mode="json"),

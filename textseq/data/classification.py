@@ -184,6 +184,21 @@ def pad_batch(split: EncodedSplit, rows: np.ndarray, pad_id: int = 0) -> Classif
     return ClassificationBatch(torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(labels))
 
 
+def crop_rows(split: EncodedSplit, rows: np.ndarray, prob: float, min_tokens: int, rng: np.random.Generator) -> EncodedSplit:
+    """Documents `rows` as a new split, each replaced with probability `prob` by a random window of
+    its tokens: a length drawn log-uniformly between min_tokens and its own length (short windows as
+    often as long ones, so a model trained on reviews also sees sentence-sized inputs), a random start."""
+    docs, lengths = [], split.lengths[rows]
+    for doc, n in zip(rows, lengths):
+        ids = split.ids(int(doc))
+        if n > min_tokens and rng.random() < prob:
+            size = int(round(np.exp(rng.uniform(np.log(min_tokens), np.log(n)))))
+            start = int(rng.integers(0, n - size + 1))
+            ids = ids[start:start + size]
+        docs.append(ids)
+    return EncodedSplit.from_lists(docs, split.labels[rows])
+
+
 class BucketBatches:
     """Shuffled, length-bucketed training batches; implements textseq.train.protocol.Batches.
 
@@ -191,13 +206,14 @@ class BucketBatches:
     `load_state_dict` keeps a resumed position); finishing an epoch moves to the next one."""
 
     def __init__(self, split: EncodedSplit, batch_size: int, seed: int = 0, chunk_batches: int = 50,
-                 pad_id: int = 0, shuffle: bool = True) -> None:
+                 pad_id: int = 0, shuffle: bool = True, crop: tuple[float, int] | None = None) -> None:
         if batch_size < 1 or chunk_batches < 1:
             raise ConfigError(f"batch_size and chunk_batches must be >= 1, got {batch_size} and {chunk_batches}")
         if len(split) == 0:
             raise InputError("no training documents to batch")
         self.split, self.batch_size, self.seed = split, batch_size, seed
         self.chunk_batches, self.pad_id, self.shuffle = chunk_batches, pad_id, shuffle
+        self.crop = crop  # (probability, min_tokens): see crop_rows
         self.epoch, self.position = 0, 0
         self.rank, self.world_size = 0, 1
 
@@ -249,7 +265,11 @@ class BucketBatches:
         while self.position < len(plan):
             rows = plan[self.position]
             self.position += 1  # counted before yielding: state_dict() now points at the next batch
-            yield pad_batch(self.split, rows, self.pad_id)
+            if self.crop is None:
+                yield pad_batch(self.split, rows, self.pad_id)
+            else:  # the crops of a batch depend on (seed, epoch, batch) only, so a resume draws the same ones
+                rng = np.random.default_rng([self.seed, self.epoch, self.position, 7])
+                yield pad_batch(crop_rows(self.split, rows, *self.crop, rng), np.arange(len(rows)), self.pad_id)
         self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> dict[str, Any]:

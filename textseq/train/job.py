@@ -184,6 +184,11 @@ def _run_locked(task: Task, config: Any, run_dir: Path, resume: bool, progress: 
     with distributed.main_first(info):  # rank 0 writes the prepared data, the other ranks then read it
         data = task.prepare(config, run_dir)
     seed_everything(config.seed)  # type: ignore[attr-defined]  # the model's init is part of the run
+    solve = getattr(task, "solve", None)
+    if solve is not None:  # a closed-form fit (a scikit-learn linear model): no optimizer steps, no Trainer
+        report = {"task": task.kind.task, **solve(config, data, run_dir)}
+        atomic_write_text(run_dir / REPORT_FILE, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        return JobResult(run_dir, None, report)
     built = task.build(config, data, run_dir)
     distributed.shard_batches(built.batches, info)  # several processes: each trains its share of every step
     if info.world_size > 1:
@@ -290,8 +295,10 @@ def _interrupted(task: Task, run_dir: Path, fit: Any, signum: int) -> None:
 
 
 def train_command(task_name: str, help_text: str, example_config: str, example_override: str,
-                  extend_hint: str) -> tuple[str, Callable[[Any], None], Callable[[Any], int]]:
-    """(HELP, add_arguments, run) of a `textseq train-*` command module (see textseq.cli)."""
+                  extend_hint: str, pick_task: Callable[[Any], str] | None = None
+                  ) -> tuple[str, Callable[[Any], None], Callable[[Any], int]]:
+    """(HELP, add_arguments, run) of a `textseq train-*` command module (see textseq.cli); `pick_task(args)`
+    may name another task by what the config asks for (train-classifier: model.kind ngram)."""
 
     def add_arguments(p: Any) -> None:
         p.add_argument("-c", "--config", help=f"job config: a preset name such as {example_config} or a YAML file "
@@ -316,12 +323,12 @@ def train_command(task_name: str, help_text: str, example_config: str, example_o
         from textseq.runs import get_task
         from textseq.train.rundir import check_run_dir
 
-        task = get_task(task_name)
         if args.resume and args.force:
             raise ConfigError("--resume continues RUN_DIR and --force starts it over: give one of them")
         if args.config is None and not args.resume:
             raise ConfigError("give a config with -c CONFIG (only --resume can fall back to RUN_DIR/config.yaml)")
         check_run_dir(args.output, args.resume, args.force)  # before any config is read or process started
+        task = get_task(pick_task(args) if pick_task is not None else task_name)
         if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
             return launch_local(args.nproc)
         source = args.config if args.config is not None else Path(args.output) / "config.yaml"
