@@ -38,12 +38,15 @@ from textseq.errors import ConfigError
 State = tuple[torch.Tensor, ...]  # per-direction cell state: (h,) or (h, c), each (B, H)
 
 
-class ScratchRecurrent(nn.Module):
-    """Shared stacking, bidirectionality and dropout; subclasses supply one time step (`_cell`)."""
+class LayerStack(nn.Module):
+    """Stacked, optionally bidirectional layers with torch's parameter names, batch first.
 
-    mode: ClassVar[str]  # torch's name for the cell kind, as in nn.RNNBase.mode
+    Holds what every textseq recurrent module shares: size checks, the attributes torch's modules
+    carry (input_size, hidden_size, num_layers, dropout, bidirectional, batch_first) and, per layer
+    and direction, weight_ih / bias_ih (G*H rows) plus weight_hh / bias_hh when `recurrent_weights`."""
+
     num_gates: ClassVar[int]
-    num_states: ClassVar[int] = 1  # 2 for LSTM (h, c)
+    recurrent_weights: ClassVar[bool] = True  # False for cells whose gates read the input only
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False) -> None:
@@ -63,10 +66,11 @@ class ScratchRecurrent(nn.Module):
             in_size = input_size if layer == 0 else hidden_size * self.num_directions
             for sfx in self._suffixes():
                 self.register_parameter(f"weight_ih_l{layer}{sfx}", nn.Parameter(torch.empty(gh, in_size)))
-                self.register_parameter(f"weight_hh_l{layer}{sfx}", nn.Parameter(torch.empty(gh, hidden_size)))
+                if self.recurrent_weights:
+                    self.register_parameter(f"weight_hh_l{layer}{sfx}", nn.Parameter(torch.empty(gh, hidden_size)))
                 self.register_parameter(f"bias_ih_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
-                self.register_parameter(f"bias_hh_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
-        self.reset_parameters()
+                if self.recurrent_weights:
+                    self.register_parameter(f"bias_hh_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
 
     @property
     def num_directions(self) -> int:
@@ -84,6 +88,18 @@ class ScratchRecurrent(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"dropout={self.dropout}, bidirectional={self.bidirectional}")
+
+
+class ScratchRecurrent(LayerStack):
+    """Shared stacking, bidirectionality and dropout; subclasses supply one time step (`_cell`)."""
+
+    mode: ClassVar[str]  # torch's name for the cell kind, as in nn.RNNBase.mode
+    num_states: ClassVar[int] = 1  # 2 for LSTM (h, c)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = False) -> None:
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
+        self.reset_parameters()
 
     # -- one time step; subclasses implement the cell equations ------------------------------
     def _cell(self, xp_t: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor) -> State:

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textseq.models.cells import LayerStack
+
 _TINY = 1e-30  # a zero state's log would be -inf; its contribution exp(log(1e-30) + ...) is 0 all the same
 
 
@@ -130,53 +132,23 @@ def _reverse_scan(a: torch.Tensor, out: torch.Tensor, h0: torch.Tensor, grad_out
 SCANS = ("log", "sequential", "loop")  # the ways MinRecurrent can run a window; all compute the same h
 
 
-class MinRecurrent(nn.Module):
+class MinRecurrent(LayerStack):
     """Shared stacking, directions and dropout; subclasses give the log-space and the plain coefficients."""
 
     mode: ClassVar[str]
-    num_gates: ClassVar[int]
     num_states: ClassVar[int] = 1
+    recurrent_weights = False  # the gates read x_t only: no weight_hh / bias_hh
     options = ("scan",)  # the config keys make_recurrent passes on
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False, scan: str = "auto") -> None:
-        super().__init__()
-        if num_layers < 1 or hidden_size < 1 or input_size < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.dropout, self.bidirectional = float(dropout), bidirectional
-        self.batch_first = True
+        super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
         # "log": the parallel log-space scan; "sequential": the fused loop with its own backward;
         # "loop": plain autograd, one step at a time (the reference). "auto" takes "sequential" on a
         # CPU, where it measured several times faster than "log" (benchmarks/cell_throughput.py), and
         # "log" on a GPU, where its cumulative ops run across T in parallel (not yet measured there).
         self.scan = scan
-        gh = self.num_gates * hidden_size
-        for layer in range(num_layers):
-            in_size = input_size if layer == 0 else hidden_size * self.num_directions
-            for sfx in self._suffixes():
-                self.register_parameter(f"weight_ih_l{layer}{sfx}", nn.Parameter(torch.empty(gh, in_size)))
-                self.register_parameter(f"bias_ih_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
         self.reset_parameters()
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    def _suffixes(self) -> tuple[str, ...]:
-        return ("", "_reverse") if self.bidirectional else ("",)
-
-    def reset_parameters(self) -> None:
-        """torch's default recurrent init, U(-1/sqrt(H), 1/sqrt(H)); `init_recurrent_` gives the tuned one."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
-
-    def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"dropout={self.dropout}, bidirectional={self.bidirectional}")
 
     # -- the cell: coefficients of h_t = a_t h_{t-1} + b_t from the input projection ---------------
     def log_coefficients(self, xp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
