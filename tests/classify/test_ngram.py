@@ -35,7 +35,9 @@ def ngram_config(tmp, **model) -> str:
 @pytest.fixture(scope="module")
 def ngram_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ngram")
-    assert main(["train-classifier", "-c", ngram_config(tmp), "-o", str(tmp / "run"), "--no-progress"]) == 0
+    # --threads is one of the shortcuts every train command offers; the n-gram task takes it too
+    assert main(["train-classifier", "-c", ngram_config(tmp), "-o", str(tmp / "run"), "--no-progress", "--threads", "1"]) == 0
+    assert yaml.safe_load((tmp / "run" / "config.yaml").read_text())["train"]["num_threads"] == 1
     return tmp / "run"
 
 

@@ -75,6 +75,8 @@ class NgramTrainSection(StrictModel):
     """Where the fit runs: scikit-learn on the CPU."""
 
     device: Literal["cpu"] = "cpu"
+    # torch threads for the evaluations after the fit (`--threads`); scikit-learn's liblinear uses one
+    num_threads: int | None = Field(None, ge=1)
 
 
 class NgramJobConfig(StrictModel):
@@ -135,6 +137,8 @@ class NgramTask:
         """Fit the grid of C, keep the best on valid, write the checkpoint and the reports."""
         sk = sklearn()
         m = config.model
+        if config.train.num_threads:
+            torch.set_num_threads(config.train.num_threads)
         if "valid" not in data.splits:
             raise ConfigError("the n-gram classifier chooses C on the validation split: set data.valid")
         n_classes, vocab_size = len(data.labels), len(data.vocab)
