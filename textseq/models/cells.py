@@ -71,6 +71,14 @@ class LayerStack(nn.Module):
                 self.register_parameter(f"bias_ih_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
                 if self.recurrent_weights:
                     self.register_parameter(f"bias_hh_l{layer}{sfx}", nn.Parameter(torch.empty(gh)))
+        for layer in range(num_layers):  # after the gate weights, so their init draws stay in the same order
+            for sfx in self._suffixes():
+                for name, shape in self._extra_parameters():
+                    self.register_parameter(f"{name}_l{layer}{sfx}", nn.Parameter(torch.empty(shape)))
+
+    def _extra_parameters(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """(name, shape) of the cell's own per-layer, per-direction parameters beyond torch's four."""
+        return ()
 
     @property
     def num_directions(self) -> int:

@@ -42,26 +42,21 @@ class LayerNormLSTM(ScratchRecurrent):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False) -> None:
-        self._ln_ready = False  # reset_parameters runs inside super().__init__, before the gains exist
         super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
-        gh = self.num_gates * hidden_size
-        for layer in range(num_layers):
-            for sfx in self._suffixes():
-                for name, size in (("gain_ih", gh), ("gain_hh", gh), ("gain_c", hidden_size), ("bias_c", hidden_size)):
-                    self.register_parameter(f"{name}_l{layer}{sfx}", nn.Parameter(torch.empty(size)))
-        self._ln_ready = True
-        self.reset_parameters()
+
+    def _extra_parameters(self):
+        gh, hs = self.num_gates * self.hidden_size, self.hidden_size
+        return (("gain_ih", (gh,)), ("gain_hh", (gh,)), ("gain_c", (hs,)), ("bias_c", (hs,)))
 
     def reset_parameters(self) -> None:
         """torch's uniform init for the weights and biases; LN gains 1, LN shifts of c 0."""
         super().reset_parameters()
-        if self._ln_ready:
-            with torch.no_grad():
-                for name, param in self.named_parameters():
-                    if name.startswith("gain_"):
-                        param.fill_(1.0)
-                    elif name.startswith("bias_c"):
-                        param.zero_()
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                if name.startswith("gain_"):
+                    param.fill_(1.0)
+                elif name.startswith("bias_c"):
+                    param.zero_()
 
     def _project(self, layer_in, layer, sfx):
         xp = F.linear(layer_in, getattr(self, f"weight_ih_l{layer}{sfx}"))  # (B, T, 4H)
@@ -92,25 +87,21 @@ class ODERNN(ScratchRecurrent):
         if ode_steps < 1 or not dt > 0:
             raise ValueError(f"ode_steps must be >= 1 and dt > 0, got {ode_steps} and {dt}")
         self.ode_steps, self.dt = int(ode_steps), float(dt)
-        self._mlp_ready = False
         super().__init__(input_size, hidden_size, num_layers, dropout, bidirectional)
-        for layer in range(num_layers):
-            for sfx in self._suffixes():
-                self.register_parameter(f"weight_ho_l{layer}{sfx}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
-                self.register_parameter(f"bias_ho_l{layer}{sfx}", nn.Parameter(torch.empty(hidden_size)))
-        self._mlp_ready = True
-        self.reset_parameters()
+
+    def _extra_parameters(self):
+        hs = self.hidden_size
+        return (("weight_ho", (hs, hs)), ("bias_ho", (hs,)))
 
     def reset_parameters(self) -> None:
         """torch's uniform init for W_ih, W_hh and biases; the MLP's output layer the identity (see the module doc)."""
         super().reset_parameters()
-        if self._mlp_ready:
-            with torch.no_grad():
-                for name, param in self.named_parameters():
-                    if name.startswith("weight_ho"):
-                        nn.init.eye_(param)
-                    elif name.startswith("bias_ho"):
-                        param.zero_()
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                if name.startswith("weight_ho"):
+                    nn.init.eye_(param)
+                elif name.startswith("bias_ho"):
+                    param.zero_()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", ode_steps={self.ode_steps}, dt={self.dt}"
