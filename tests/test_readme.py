@@ -44,9 +44,14 @@ BUDGETS = {
     'textseq predict runs/imdb-gru "A wonderful film." "Dull and far too long."': "",
     'echo "What a waste of two hours." | textseq predict runs/imdb-gru': "",
     "textseq eval-classifier runs/imdb-gru -i imdb:test": "",
+    "textseq train-classifier -c imdb_hybrid -o runs/imdb-hybrid":
+        "--set valid=tiny_valid.csv --set 'members=[{config: imdb_nbsvm, name: nbsvm, set: [\"model.ngrams=[1,2,3]\", "
+        "data.train=tiny_train.csv, data.valid=tiny_valid.csv, data.test=null, data.workers=1]}, {config: imdb_bilstm_glove, "
+        "name: bilstm, set: [data.pipeline=sentiment_lm, data.train=tiny_train.csv, data.valid=tiny_valid.csv, "
+        "data.test=null, data.workers=1, train.max_steps=2]}]'",
     "textseq train-classifier -c imdb_nbsvm -o runs/imdb-nbsvm":
         "--set data.train=tiny_train.csv --set data.valid=tiny_valid.csv --set data.test=null --set data.workers=1",
-    "textseq ensemble runs/imdb-nbsvm runs/imdb-gru -o runs/imdb-hybrid": "",
+    "textseq ensemble runs/imdb-nbsvm runs/imdb-gru -o runs/imdb-stack": "",
     "textseq train-classifier -c imdb_gru -o runs/my-reviews --set data.train=my_reviews.csv --set "
     "data.valid=my_valid.csv --set data.test=null --set data.text_column=review --set data.label_column=stars "
     "--epochs 3": "--max-steps 3",

@@ -165,10 +165,11 @@ class WordCodec(_VocabCodec):
             return self.vocab.encode(as_strings(self.tokenizer(text)), unknowns)
         return self.encode_tokens(as_strings(self.tokenizer(self.truncation.precut(text))), None, unknowns)
 
-    def tokenize_many(self, texts: Iterable[str], workers: int = 1, batch_size: int = 256) -> Iterator[list[str]]:
-        """Token strings of each text, in order, after the pre-cut of very long texts but before
-        truncation; a pipeline runs in batches, in `workers` processes when > 1."""
-        cut = texts if self.truncation.max_tokens is None else map(self.truncation.precut, texts)
+    def tokenize_many(self, texts: Iterable[str], workers: int = 1, batch_size: int = 256,
+                      precut: bool = True) -> Iterator[list[str]]:
+        """Token strings of each text, in order, after the pre-cut of very long texts (unless precut is
+        False) but before truncation; a pipeline runs in batches, in `workers` processes when > 1."""
+        cut = texts if self.truncation.max_tokens is None or not precut else map(self.truncation.precut, texts)
         stream = getattr(self.tokenizer, "stream", None)
         results = stream(cut, batch_size=batch_size, n_proc=workers) if callable(stream) else map(self.tokenizer, cut)
         for toks in results:

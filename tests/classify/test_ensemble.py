@@ -86,3 +86,34 @@ def test_one_config_trains_the_members_and_the_ensemble(members, tmp_path):
 
 def test_ensemble_needs_two_members(members, tmp_path):
     assert main(["ensemble", str(members[0]), "-o", str(tmp_path / "one")]) == 2
+
+
+def test_members_with_one_pipeline_share_its_tokens_and_predict_as_alone(members, monkeypatch):
+    from dataclasses import replace
+
+    from textseq.classify.ensemble import member_probabilities, pipeline_key
+    from textseq.codecs import WordCodec
+
+    predictors = [Predictor.load(m) for m in members]
+    assert pipeline_key(predictors[0]) is not None and pipeline_key(predictors[0]) == pipeline_key(predictors[1])
+    # the second member cuts texts over 2 * 20 characters before its pipeline: those get their own tokens
+    predictors[1].codec.truncation = replace(predictors[1].codec.truncation, max_tokens=2, policy="head")
+    texts = ["superb moving film", "a tedious painful plot that goes on and on, and then it goes on some more", ""]
+    alone = [p.predict_proba(texts) for p in predictors]
+    calls = []
+    real = WordCodec.tokenize_many
+
+    def counted(self, texts, *args, **kwargs):
+        texts = list(texts)
+        calls.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(WordCodec, "tokenize_many", counted)
+    shared = member_probabilities(predictors, texts)
+    assert calls == [3, 1]  # every text once for both members, then the one text member 2 cuts
+    for got, want in zip(shared, alone):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(alone[1][1], Predictor.load(members[1]).predict_proba(texts)[1])  # the cut mattered
+    calls.clear()
+    unshared = member_probabilities(predictors, texts, share=False)
+    assert calls == [3, 3] and all(np.array_equal(a, b) for a, b in zip(unshared, alone))

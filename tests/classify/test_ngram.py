@@ -85,7 +85,8 @@ def test_no_pickle_in_the_run_dir(ngram_run):
 
 
 @pytest.mark.parametrize("key,value,named", [("model.Cs", "[1]", "Cs"), ("model.weighting", "idf", "weighting"),
-                                             ("model.ngrams", "[4]", "ngrams"), ("train.max_minutes", "1", "max_minutes")])
+                                             ("model.ngrams", "[4]", "ngrams"), ("train.max_minutes", "1", "max_minutes"),
+                                             ("model.char_ngrams", "[0]", "char_ngrams"), ("model.ngrams", "[]", "ngrams")])
 def test_bad_config_keys_are_rejected_with_the_key_named(tmp_path, key, value, named):
     from textseq.classify.ngram_task import NgramTask
 
@@ -125,3 +126,41 @@ def test_normalized_vectors_have_unit_length_and_raw_ones_do_not():
         assert np.allclose(norms, 1.0)
     raw = np.bincount(t.rows, weights=feature_values(t, "binary", scale) ** 2)
     assert raw.tolist() == [3.0, 5.0]  # 2 + 1 and 3 + 2 distinct n-grams
+
+
+def test_character_ngrams_of_a_word_carry_boundary_marks_and_counts():
+    from textseq.classify.ngram import char_gram_key, char_gram_map
+
+    cmap = char_gram_map(["abab", None, ""], [2, 3])
+    assert cmap.indptr.tolist() == [0, 8, 8, 8]  # the special and the empty word have none
+    got = dict(zip(cmap.cols.tolist(), cmap.counts.tolist()))
+    grams = ["<a", "ab", "ba", "b>", "<ab", "aba", "bab", "ab>"]
+    assert got == {char_gram_key(g): 2 if g == "ab" else 1 for g in grams}
+    assert all(k % 4 == 3 and 0 < k < 2 ** 60 for k in got)  # tag 3: apart from every word n-gram key
+
+
+def test_character_ngram_model_scores_what_its_words_grams_say(tmp_path):
+    """Served scores == bias + the weights of the distinct character n-grams of the document's words
+    (binary weighting, raw vectors), computed here from the strings."""
+    from textseq.classify.ngram import char_gram_key
+
+    config = ngram_config(tmp_path, ngrams=[], char_ngrams=[3, 4], weighting="binary", normalize=False)
+    assert main(["train-classifier", "-c", config, "-o", str(tmp_path / "chars"), "--no-progress"]) == 0
+    run = load_run(tmp_path / "chars", task="classify")
+    model, vocab = run.model, run.codec.vocab
+    assert model.config.char_ngrams == [3, 4] and model.config.num_char_entries > 0
+    assert json.loads((tmp_path / "chars" / "report.json").read_text())["test"]["accuracy"] >= 0.9
+    keys = model.keys.numpy()
+    weight, bias = model.weight.detach().numpy()[:, 0], float(model.bias[0])
+    docs = [["superb", "film", "superb"], ["dreadful", "plot", "zzzunseen"]]
+    ids = [[vocab.stoi.get(w, vocab.unk_id) for w in d] for d in docs]
+    flat = np.array([i for d in ids for i in d])
+    got = model.scores(flat, np.array([0, 3, 6]))[:, 0]
+    for doc, want_score in zip(docs, got):
+        grams = {char_gram_key(f"<{w}>"[i:i + n]) for w in doc if w in vocab.stoi for n in (3, 4)
+                 for i in range(len(w) + 3 - n)}
+        found = [int(np.searchsorted(keys, k)) for k in grams if k in set(keys.tolist())]
+        assert want_score == pytest.approx(bias + weight[found].sum(), rel=1e-5, abs=1e-6)
+    assert got[0] > 0 > got[1]
+    reloaded = Predictor.load(tmp_path / "chars").predict_proba(["superb film", "dreadful plot"])
+    assert reloaded[0, 1] > 0.5 > reloaded[1, 1]

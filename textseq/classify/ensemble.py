@@ -99,6 +99,7 @@ class EnsembleClassifier(nn.Module):
         self.weight = nn.Parameter(weight, requires_grad=False)  # (M,)
         self.bias = nn.Parameter(bias, requires_grad=False)  # (C,)
         self.config = members[0].model.config  # pad id for the Predictor; no attention of its own
+        self.share_pipelines = True  # members with equal pipelines tokenize each text once (member_probabilities)
 
     def combine(self, member_probs: list[np.ndarray]) -> np.ndarray:
         """(N, C) probabilities from each member's (N, C) probabilities."""
@@ -110,11 +111,67 @@ class EnsembleClassifier(nn.Module):
 
     def predict_texts(self, texts: Sequence[str], batch_size: int = 64, workers: int = 0) -> np.ndarray:
         """(N, C) probabilities of raw texts: every member labels them, then they are combined."""
-        return self.combine([m.predict_proba(texts, batch_size, workers) for m in self.members])
+        return self.combine(member_probabilities(self.members, texts, batch_size, workers, share=self.share_pipelines))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> Any:
         raise ConfigError("an ensemble labels raw texts (its members have their own vocabularies): use "
                           "Predictor.predict_proba, `textseq predict` or `eval-classifier`")
+
+
+def pipeline_key(predictor: Any) -> str | None:
+    """What a member's text -> tokens step is (its pipeline's spec), or None when it cannot be shared:
+    members with equal keys produce equal tokens from a text that their pre-cuts leave whole."""
+    codec, model = predictor.codec, predictor.model
+    if hasattr(model, "predict_texts") or not callable(getattr(codec, "tokenize_many", None)):
+        return None
+    spec = getattr(codec, "spec", lambda: {})().get("tokenizer")
+    if not isinstance(spec, dict) or spec.get("kind") == "callable":  # a callable known by name only
+        return None
+    return json.dumps(spec, sort_keys=True)
+
+
+def member_probabilities(members: Sequence[Any], texts: Sequence[str], batch_size: int = 64, workers: int = 0,
+                         chunk_size: int = 8192, share: bool = True) -> list[np.ndarray]:
+    """Each member's (N, C) probabilities of the raw texts, running each distinct pipeline once
+    (every member runs its own with share=False).
+
+    Members whose pipelines are equal (`pipeline_key`) share one tokenization of every text; a member
+    that cuts very long texts before its pipeline (`truncation.precut`) gets its own tokens for those
+    texts only, so every member sees exactly the tokens it would see alone."""
+    from textseq.data.classification import auto_workers
+
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        groups.setdefault((pipeline_key(m) if share else None) or f"alone:{i}", []).append(i)
+    out: list[np.ndarray | None] = [None] * len(members)
+    for idx in groups.values():
+        if len(idx) == 1:
+            out[idx[0]] = members[idx[0]].predict_proba(texts, batch_size, workers)
+            continue
+        codec = members[idx[0]].codec
+        parts: dict[int, list[np.ndarray]] = {i: [] for i in idx}
+        for start in range(0, len(texts), chunk_size):
+            chunk = list(texts[start:start + chunk_size])
+            shared = list(codec.tokenize_many(chunk, auto_workers(len(chunk), workers), precut=False))
+            for i in idx:
+                tokens = own_cut_tokens(members[i].codec, chunk, shared, workers)
+                parts[i].append(members[i].predict_tokens(tokens, len(chunk), batch_size, chunk_size))
+        for i in idx:
+            out[i] = np.concatenate(parts[i]) if parts[i] else np.zeros((0, len(members[i].labels)), np.float32)
+    return out  # type: ignore[return-value]
+
+
+def own_cut_tokens(codec: Any, texts: list[str], shared: list[list[str]], workers: int) -> list[list[str]]:
+    """The shared tokens, except for the texts this codec's pre-cut shortens: those go through its own pipeline."""
+    from textseq.data.classification import auto_workers
+
+    cut = [i for i, t in enumerate(texts) if codec.truncation.precut(t) != t]
+    if not cut:
+        return shared
+    tokens = list(shared)
+    for i, toks in zip(cut, codec.tokenize_many([texts[i] for i in cut], auto_workers(len(cut), workers))):
+        tokens[i] = toks
+    return tokens
 
 
 def fit_weights(member_probs: list[np.ndarray], labels: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +250,7 @@ class EnsembleTask:
         texts, raw, ids = read_inputs(valid, label_column="label")
         y, keep = encode_labels(LabelledTexts(texts, raw, ids), predictors[0].labels, valid, "error")
         texts = [texts[i] for i in keep]
-        probs = [p.predict_proba(texts) for p in predictors]
+        probs = member_probabilities(predictors, texts)
         yv = np.asarray(y)
         w, b = fit_weights(probs, yv, config.weights)
         model = EnsembleClassifier(predictors, torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32))

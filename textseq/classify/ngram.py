@@ -21,11 +21,19 @@ with the length of the text, which is what lets a model fitted on 230-word revie
 
 r_f = log((p_f / |p|_1) / (q_f / |q|_1)), p = alpha + feature counts in positive documents, q in
 negative ones. All of it (keys, weights, r or idf, calibration) is stored in model.safetensors.
+
+Character n-grams (`char_ngrams`, e.g. [3, 4, 5]) are those of each word of the vocabulary with
+boundary marks, fastText's way: "film" -> "<fi", "fil", "ilm", "lm>", ... Their key is a 56-bit
+blake2b hash of the gram with the order tag 3, so they share the one sorted key table with the word
+n-grams. A document's character n-grams are its words' (document x word counts @ word x gram map,
+one sparse product); the word -> feature map is stored beside the weights, so prediction needs no
+vocabulary strings. A word outside the vocabulary reads as <unk> and brings no character n-grams.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+import hashlib
+from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +55,8 @@ class NgramConfig(StrictModel):
     num_classes: int = Field(ge=2)
     num_features: int = Field(ge=0)
     ngrams: list[int]  # word n-gram orders, e.g. [1, 2]
+    char_ngrams: list[int] = Field(default_factory=list)  # character n-gram orders of each word, e.g. [3, 4, 5]
+    num_char_entries: int = Field(0, ge=0)  # (word, feature) pairs of the stored word -> character-gram map
     weighting: Literal["binary", "nb", "tfidf"]
     normalize: bool = False  # each document's vector scaled to unit L2 norm (always, with tfidf)
     pad_id: int = 0
@@ -64,7 +74,7 @@ class Triplets(NamedTuple):
 
 def check_key_range(vocab_size: int, ngrams: list[int]) -> None:
     """ConfigError when the largest n-gram key of this vocabulary would not fit in an int64."""
-    if vocab_size ** max(ngrams) * 4 >= KEY_LIMIT:
+    if ngrams and vocab_size ** max(ngrams) * 4 >= KEY_LIMIT:
         raise ConfigError(f"model.ngrams up to {max(ngrams)} over a {vocab_size:,}-word vocabulary do not fit in 64-bit "
                           "keys; lower the order or data.max_size")
 
@@ -97,6 +107,53 @@ def ngram_keys(tokens: np.ndarray, offsets: np.ndarray, ngrams: list[int], vocab
     starts = np.flatnonzero(new)
     counts = np.diff(np.append(starts, len(row)))
     return Triplets(row[starts], key[starts], counts, n_docs)
+
+
+class CharMap(NamedTuple):
+    """Each word's character n-grams as CSR rows: word w owns cols[indptr[w]:indptr[w + 1]] (keys, or
+    feature indices once looked up), each occurring counts[...] times in the word."""
+
+    indptr: np.ndarray  # (V + 1,) int64
+    cols: np.ndarray  # (E,) int64
+    counts: np.ndarray  # (E,) int64
+
+
+def char_gram_key(gram: str) -> int:
+    """A character n-gram's 58-bit key: a 56-bit blake2b hash of its UTF-8 bytes, order tag 3."""
+    return int.from_bytes(hashlib.blake2b(gram.encode("utf-8"), digest_size=7).digest(), "little") * 4 + 3
+
+
+def char_gram_map(words: Sequence[str | None], orders: Sequence[int]) -> CharMap:
+    """The character n-gram keys of each word ("<word>" with boundary marks); None (a special) has none."""
+    indptr, cols, counts = [0], [], []
+    for word in words:
+        grams: dict[int, int] = {}
+        if word:
+            marked = f"<{word}>"
+            for n in orders:
+                for i in range(len(marked) - n + 1):
+                    key = char_gram_key(marked[i:i + n])
+                    grams[key] = grams.get(key, 0) + 1
+        cols.extend(grams)
+        counts.extend(grams.values())
+        indptr.append(len(cols))
+    return CharMap(np.asarray(indptr, np.int64), np.asarray(cols, np.int64), np.asarray(counts, np.int64))
+
+
+def char_triplets(tokens: np.ndarray, offsets: np.ndarray, word_to_col: "csr_matrix") -> Triplets:  # noqa: F821
+    """Each document's character n-gram counts (cols: the columns of `word_to_col`, a V x G sparse map)."""
+    from scipy.sparse import csr_matrix
+
+    n_docs = len(offsets) - 1
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(offsets))
+    docs = csr_matrix((np.ones(len(tokens)), (doc_of, tokens.astype(np.int64))), shape=(n_docs, word_to_col.shape[0]))
+    grams = (docs @ word_to_col).tocoo()  # (N, G) counts: a word's grams times the word's occurrences
+    return Triplets(grams.row.astype(np.int64), grams.col.astype(np.int64), np.rint(grams.data).astype(np.int64), n_docs)
+
+
+def concat(a: Triplets, b: Triplets) -> Triplets:
+    """Two sets of entries of the same documents (the order of entries does not matter to any use)."""
+    return Triplets(*(np.concatenate([x, y]) for x, y in zip(a[:3], b[:3])), a.n_docs)  # type: ignore[call-arg]
 
 
 def lookup(found: Triplets, table: np.ndarray) -> Triplets:
@@ -137,7 +194,13 @@ class NgramClassifier(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out), requires_grad=False)  # (K,)
         # probability = sigmoid/softmax(calibration[0] * score + calibration[1]); (1, 0) for logistic regression
         self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+        if config.char_ngrams:  # word id -> feature indices of its character n-grams (CharMap, looked up)
+            e = config.num_char_entries
+            self.register_buffer("char_indptr", torch.zeros(config.vocab_size + 1, dtype=torch.int64))
+            self.register_buffer("char_cols", torch.zeros(e, dtype=torch.int64))
+            self.register_buffer("char_counts", torch.zeros(e, dtype=torch.int64))
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._char_matrix: "csr_matrix | None" = None  # noqa: F821
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._cache is None:  # numpy views, made once: prediction runs in numpy
@@ -145,15 +208,31 @@ class NgramClassifier(nn.Module):
                            self.weight.detach().cpu().numpy().astype(np.float64))
         return self._cache
 
+    def char_matrix(self) -> "csr_matrix":  # noqa: F821
+        """The stored word -> character-gram features map as a (V, F) sparse matrix (made once)."""
+        if self._char_matrix is None:
+            from scipy.sparse import csr_matrix
+
+            c = self.config
+            self._char_matrix = csr_matrix((self.char_counts.numpy().astype(np.float64), self.char_cols.numpy(),
+                                            self.char_indptr.numpy()), shape=(c.vocab_size, c.num_features))
+        return self._char_matrix
+
     def load_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._cache = None
+        self._cache, self._char_matrix = None, None
         return super().load_state_dict(*args, **kwargs)
+
+    def features(self, tokens: np.ndarray, offsets: np.ndarray) -> Triplets:
+        """Documents given as flat ids + offsets -> their (document, feature index, count) entries."""
+        c = self.config
+        t = lookup(ngram_keys(tokens, offsets, c.ngrams, c.vocab_size), self._arrays()[0])
+        return concat(t, char_triplets(tokens, offsets, self.char_matrix())) if c.char_ngrams else t
 
     def scores(self, tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(N, K) linear scores of documents given as flat ids + offsets."""
-        keys, scale, weight = self._arrays()
+        _, scale, weight = self._arrays()
         c = self.config
-        t = lookup(ngram_keys(tokens, offsets, c.ngrams, c.vocab_size), keys)
+        t = self.features(tokens, offsets)
         values = feature_values(t, c.weighting, scale, c.normalize)
         out = np.zeros((t.n_docs, weight.shape[1]))
         for k in range(weight.shape[1]):

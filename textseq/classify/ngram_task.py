@@ -24,11 +24,11 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from textseq.classify.config import DataSection
-from textseq.classify.ngram import (NgramClassifier, NgramConfig, Triplets, check_key_range, feature_values, lookup,
-                                    ngram_keys)
+from textseq.classify.ngram import (CharMap, NgramClassifier, NgramConfig, Triplets, char_gram_map, char_triplets,
+                                    check_key_range, concat, feature_values, lookup, ngram_keys)
 from textseq.config import StrictModel, load_config
 from textseq.errors import ConfigError, ResourceMissingError
 from textseq.fileio import atomic_write_text
@@ -44,7 +44,9 @@ class NgramModelSection(StrictModel):
     """The n-gram features, their weighting and the linear classifier."""
 
     kind: Literal["ngram"]  # selects this model (and this task) in `textseq train-classifier`
-    ngrams: list[int] = Field(default_factory=lambda: [1, 2])  # word n-gram orders, 1 to 3
+    ngrams: list[int] = Field(default_factory=lambda: [1, 2])  # word n-gram orders, 1 to 3 ([] with char_ngrams)
+    # character n-gram orders (1 to 8) of each word with boundary marks, "<film>" -> "<fi", "fil", ...
+    char_ngrams: list[int] = Field(default_factory=list)
     min_df: int = Field(1, ge=1)  # keep n-grams seen in at least this many training documents
     weighting: Literal["binary", "nb", "tfidf"] = "nb"  # nb: binarized x naive-Bayes log-count ratio (NBSVM)
     # each document's vector scaled to unit L2 norm (tfidf always is): scores comparable across lengths
@@ -59,9 +61,22 @@ class NgramModelSection(StrictModel):
     @field_validator("ngrams")
     @classmethod
     def _orders(cls, value: list[int]) -> list[int]:
-        if not value or any(n not in (1, 2, 3) for n in value):
-            raise ValueError(f"ngrams must be a non-empty list of orders from 1 to 3, got {value}")
+        if any(n not in (1, 2, 3) for n in value):
+            raise ValueError(f"ngrams must be a list of orders from 1 to 3, got {value}")
         return sorted(set(value))
+
+    @field_validator("char_ngrams")
+    @classmethod
+    def _char_orders(cls, value: list[int]) -> list[int]:
+        if any(not isinstance(n, int) or not 1 <= n <= 8 for n in value):
+            raise ValueError(f"char_ngrams must be a list of orders from 1 to 8, got {value}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _some_features(self) -> "NgramModelSection":
+        if not self.ngrams and not self.char_ngrams:
+            raise ValueError("give word n-grams (ngrams) or character n-grams (char_ngrams), or both")
+        return self
 
     @field_validator("C")
     @classmethod
@@ -148,7 +163,8 @@ class NgramTask:
         check_key_range(vocab_size, m.ngrams)
         start = time.perf_counter()
         train = data.splits["train"]
-        found = ngram_keys(train.tokens, train.offsets, m.ngrams, vocab_size)
+        chars = self._char_keys(data.vocab, m.char_ngrams) if m.char_ngrams else None
+        found = self._keys(train, m.ngrams, vocab_size, chars)
         keys, inverse = np.unique(found.cols, return_inverse=True)
         df = np.bincount(inverse, minlength=len(keys))
         table = keys[df >= m.min_df]  # sorted
@@ -162,10 +178,10 @@ class NgramTask:
             scale = np.log((1 + found.n_docs) / (1 + df[df >= m.min_df])) + 1.0
         x_train = _matrix(t, feature_values(t, m.weighting, scale, m.normalize), n_f)
         valid = data.splits["valid"]
-        tv = lookup(ngram_keys(valid.tokens, valid.offsets, m.ngrams, vocab_size), table)
+        tv = lookup(self._keys(valid, m.ngrams, vocab_size, chars), table)
         x_valid = _matrix(tv, feature_values(tv, m.weighting, scale, m.normalize), n_f)
-        log.info(f"{n_f:,} n-gram features ({'+'.join(map(str, m.ngrams))}-grams, min_df {m.min_df}, {m.weighting}) "
-                 f"from {found.n_docs:,} documents")
+        orders = "+".join(map(str, m.ngrams)) + (f" word, {'+'.join(map(str, m.char_ngrams))} character" if m.char_ngrams else "")
+        log.info(f"{n_f:,} n-gram features ({orders}-grams, min_df {m.min_df}, {m.weighting}) from {found.n_docs:,} documents")
         grid, best = [], None
         for c in m.C:
             if m.classifier == "logistic":
@@ -184,7 +200,7 @@ class NgramTask:
         bias = np.asarray(clf.intercept_, dtype=np.float64)
         if n_classes == 2 and m.beta < 1.0:
             weight = (1 - m.beta) * np.abs(weight).mean() + m.beta * weight
-        model = self._model(n_classes, vocab_size, table, scale, weight, bias, m)
+        model = self._model(n_classes, vocab_size, table, scale, weight, bias, m, chars)
         if m.classifier == "svm" and n_classes == 2:  # Platt scaling on the validation scores
             s = model.scores(valid.tokens, valid.offsets)  # (N, 1)
             platt = sk.linear_model.LogisticRegression(C=1e4).fit(s, valid.labels)
@@ -197,14 +213,43 @@ class NgramTask:
                 "checkpoint": str(ckpt), **reports}
 
     @staticmethod
+    def _char_keys(vocab: Any, orders: list[int]) -> CharMap:
+        """Every vocabulary word's character n-gram keys (specials such as <unk> have none)."""
+        specials = set(vocab.specials.values())
+        return char_gram_map([None if w in specials else w for w in vocab.itos], orders)
+
+    @staticmethod
+    def _keys(split: Any, ngrams: list[int], vocab_size: int, chars: CharMap | None) -> Triplets:
+        """Every (document, n-gram key, count) of a split: word n-grams, then the words' character n-grams."""
+        from scipy.sparse import csr_matrix
+
+        found = ngram_keys(split.tokens, split.offsets, ngrams, vocab_size)
+        if chars is None:
+            return found
+        uniq, col = np.unique(chars.cols, return_inverse=True)  # keys are too large for matrix columns
+        word_to_col = csr_matrix((chars.counts.astype(np.float64), col.ravel(), chars.indptr), shape=(vocab_size, len(uniq)))
+        t = char_triplets(split.tokens, split.offsets, word_to_col)
+        return concat(found, Triplets(t.rows, uniq[t.cols], t.counts, t.n_docs))
+
+    @staticmethod
     def _model(n_classes: int, vocab_size: int, table: np.ndarray, scale: np.ndarray, weight: np.ndarray,
-               bias: np.ndarray, m: NgramModelSection) -> NgramClassifier:
+               bias: np.ndarray, m: NgramModelSection, chars: CharMap | None = None) -> NgramClassifier:
+        state: dict[str, torch.Tensor] = {}
+        if chars is not None:  # the word -> character-gram map, keys looked up to feature indices (kept ones only)
+            pos = np.minimum(np.searchsorted(table, chars.cols), max(len(table) - 1, 0))
+            hit = table[pos] == chars.cols if len(table) else np.zeros(len(chars.cols), dtype=bool)
+            word = np.repeat(np.arange(vocab_size), np.diff(chars.indptr))[hit]
+            indptr = np.zeros(vocab_size + 1, dtype=np.int64)
+            np.cumsum(np.bincount(word, minlength=vocab_size), out=indptr[1:])
+            state = {"char_indptr": torch.as_tensor(indptr), "char_cols": torch.as_tensor(pos[hit].astype(np.int64)),
+                     "char_counts": torch.as_tensor(chars.counts[hit])}
         cfg = NgramConfig(vocab_size=vocab_size, num_classes=n_classes, num_features=len(table), ngrams=m.ngrams,
+                          char_ngrams=m.char_ngrams, num_char_entries=len(state.get("char_cols", ())),
                           weighting=m.weighting, normalize=m.normalize)
         model = NgramClassifier(cfg)
         model.load_state_dict({"keys": torch.as_tensor(table), "scale": torch.as_tensor(scale, dtype=torch.float32),
                                "weight": torch.as_tensor(weight, dtype=torch.float32),
-                               "bias": torch.as_tensor(bias, dtype=torch.float32), "calibration": model.calibration})
+                               "bias": torch.as_tensor(bias, dtype=torch.float32), "calibration": model.calibration, **state})
         return model
 
     def _save(self, config: NgramJobConfig, data: Any, model: NgramClassifier, run_dir: Path, chosen: dict[str, Any]) -> Path:

@@ -83,9 +83,17 @@ class Predictor:
         texts = _as_texts(texts)
         if hasattr(self.model, "predict_texts"):  # an ensemble: each member reads the texts with its own codec
             return self.model.predict_texts(texts, batch_size, workers)
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        stats = EncodeStats()
-        ids = self.codec.encode_many(texts, auto_workers(len(texts), workers), stats)
+        tokens = self.codec.tokenize_many(texts, auto_workers(len(texts), workers))
+        return self.predict_tokens(tokens, len(texts), batch_size, chunk_size)
+
+    def predict_tokens(self, tokens: Iterable[Sequence[str]], count: int, batch_size: int = PREDICT_BATCH,
+                       chunk_size: int = 8192) -> np.ndarray:
+        """(count, C) class probabilities of documents already through this predictor's pipeline (the
+        token strings of `codec.tokenize_many`, before truncation): what an ensemble whose members share
+        a pipeline calls, so the pipeline runs once for all of them."""
+        out = np.zeros((count, len(self.labels)), dtype=np.float32)
+        stats, unknowns = EncodeStats(), Counter()
+        ids = (self.codec.encode_tokens(t, stats, unknowns) for t in tokens)
         for start, chunk in _chunks(ids, chunk_size):
             split = EncodedSplit.from_lists(chunk, None, stats)
             out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id, self.precision)
