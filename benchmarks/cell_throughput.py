@@ -15,6 +15,13 @@ random ids: speed does not depend on them. Every round runs every model once in 
 is the median of the per-round ratios.
 
     .venv/bin/python benchmarks/cell_throughput.py [--bptt 128 512] [--threads 2] [--rounds 3] [--steps 8]
+
+The GFLOP/s column is what each model's matrix products do: every weight outside the embedding
+(whose lookup multiplies nothing) is one multiply-add per token forward and two backward, so a
+training token costs about 6 x those weights in floating-point operations, whatever the cell. The
+machine's ceiling is the best fp32 GFLOP/s of one large matrix product on the same threads
+(`--peak-size`); ceiling / the LSTM's GFLOP/s bounds the speed-up any model of this parameter
+count could show over the LSTM on this machine.
 """
 
 from __future__ import annotations
@@ -66,6 +73,23 @@ def matched_width(spec: dict[str, Any], target: int) -> int:
     return min((lo, hi), key=lambda h: abs(n_params(build(spec, h)) - target))
 
 
+def flops_per_token(model: RecurrentLM) -> int:
+    """Training FLOPs per token of the matrix products: 6 x the weights outside the embedding table."""
+    return 6 * (n_params(model) - model.embedding.weight.numel())
+
+
+def matmul_peak(size: int, repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of a (size x size) @ (size x size) product on torch's current threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
 def tokens_per_second(model: RecurrentLM, batch: int, bptt: int, steps: int, warmup: int, seed: int = 0) -> float:
     """Training tokens/s of the tight loop over `steps` measured steps after `warmup`."""
     g = torch.Generator().manual_seed(seed)
@@ -96,6 +120,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--peak-size", type=int, default=2048, help="side of the matrix product that measures the ceiling")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -113,17 +138,25 @@ def main() -> None:
                 speeds[name].append(tokens_per_second(model, args.batch, bptt, args.steps, args.warmup, seed=r))
         for name in names:
             ratios = [s / l for s, l in zip(speeds[name], speeds["lstm 1x256"])]
-            results["rows"].append({"model": name, "hidden": widths[name], "params": n_params(build(MODELS[name], widths[name])),
-                                    "bptt": bptt, "tokens_per_s": statistics.median(speeds[name]),
-                                    "vs_lstm": statistics.median(ratios)})
+            model = build(MODELS[name], widths[name])
+            tps = statistics.median(speeds[name])
+            results["rows"].append({"model": name, "hidden": widths[name], "params": n_params(model),
+                                    "bptt": bptt, "tokens_per_s": tps, "vs_lstm": statistics.median(ratios),
+                                    "gflops": tps * flops_per_token(model) / 1e9})
+    results["matmul_peak_gflops"] = matmul_peak(args.peak_size)
     results["machine_after"] = machine_info(threads=args.threads)
     print(f"# {describe(results['machine'])} -> load after {results['machine_after']['loadavg_1m']}; "
           f"{args.threads} threads, batch {args.batch}, {args.rounds} rounds x {args.steps} steps")
-    print("| model | hidden | params | T | tokens/s | vs LSTM |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | hidden | params | T | tokens/s | vs LSTM | GFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in results["rows"]:
         print(f"| {row['model']} | {row['hidden']} | {row['params']:,} | {row['bptt']} | "
-              f"{row['tokens_per_s']:,.0f} | {row['vs_lstm']:.2f}x |")
+              f"{row['tokens_per_s']:,.0f} | {row['vs_lstm']:.2f}x | {row['gflops']:.1f} |")
+    peak = results["matmul_peak_gflops"]
+    for row in results["rows"]:
+        if row["model"] == "lstm 1x256":
+            print(f"# T={row['bptt']}: matmul ceiling {peak:.1f} GFLOP/s ({args.peak_size}^3 product); the LSTM runs at "
+                  f"{row['gflops'] / peak:.0%} of it, so no model of its size can beat it by more than {peak / row['gflops']:.2f}x here")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)
