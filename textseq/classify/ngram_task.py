@@ -164,7 +164,8 @@ class NgramTask:
         start = time.perf_counter()
         train = data.splits["train"]
         chars = self._char_keys(data.vocab, m.char_ngrams) if m.char_ngrams else None
-        found = self._keys(train, m.ngrams, vocab_size, chars)
+        char_columns = self._char_columns(chars, vocab_size) if chars is not None else None  # made once, for both splits
+        found = self._keys(train, m.ngrams, vocab_size, char_columns)
         keys, inverse = np.unique(found.cols, return_inverse=True)
         df = np.bincount(inverse, minlength=len(keys))
         table = keys[df >= m.min_df]  # sorted
@@ -178,7 +179,7 @@ class NgramTask:
             scale = np.log((1 + found.n_docs) / (1 + df[df >= m.min_df])) + 1.0
         x_train = _matrix(t, feature_values(t, m.weighting, scale, m.normalize), n_f)
         valid = data.splits["valid"]
-        tv = lookup(self._keys(valid, m.ngrams, vocab_size, chars), table)
+        tv = lookup(self._keys(valid, m.ngrams, vocab_size, char_columns), table)
         x_valid = _matrix(tv, feature_values(tv, m.weighting, scale, m.normalize), n_f)
         orders = "+".join(map(str, m.ngrams)) + (f" word, {'+'.join(map(str, m.char_ngrams))} character" if m.char_ngrams else "")
         log.info(f"{n_f:,} n-gram features ({orders}-grams, min_df {m.min_df}, {m.weighting}) from {found.n_docs:,} documents")
@@ -219,15 +220,21 @@ class NgramTask:
         return char_gram_map([None if w in specials else w for w in vocab.itos], orders)
 
     @staticmethod
-    def _keys(split: Any, ngrams: list[int], vocab_size: int, chars: CharMap | None) -> Triplets:
-        """Every (document, n-gram key, count) of a split: word n-grams, then the words' character n-grams."""
+    def _char_columns(chars: CharMap, vocab_size: int) -> tuple[np.ndarray, Any]:
+        """(the distinct character-gram keys, the V x G word -> column map over them): keys are too large
+        to be matrix columns themselves."""
         from scipy.sparse import csr_matrix
 
+        uniq, col = np.unique(chars.cols, return_inverse=True)
+        return uniq, csr_matrix((chars.counts.astype(np.float64), col.ravel(), chars.indptr), shape=(vocab_size, len(uniq)))
+
+    @staticmethod
+    def _keys(split: Any, ngrams: list[int], vocab_size: int, char_columns: tuple[np.ndarray, Any] | None) -> Triplets:
+        """Every (document, n-gram key, count) of a split: word n-grams, then the words' character n-grams."""
         found = ngram_keys(split.tokens, split.offsets, ngrams, vocab_size)
-        if chars is None:
+        if char_columns is None:
             return found
-        uniq, col = np.unique(chars.cols, return_inverse=True)  # keys are too large for matrix columns
-        word_to_col = csr_matrix((chars.counts.astype(np.float64), col.ravel(), chars.indptr), shape=(vocab_size, len(uniq)))
+        uniq, word_to_col = char_columns
         t = char_triplets(split.tokens, split.offsets, word_to_col)
         return concat(found, Triplets(t.rows, uniq[t.cols], t.counts, t.n_docs))
 
@@ -236,13 +243,12 @@ class NgramTask:
                bias: np.ndarray, m: NgramModelSection, chars: CharMap | None = None) -> NgramClassifier:
         state: dict[str, torch.Tensor] = {}
         if chars is not None:  # the word -> character-gram map, keys looked up to feature indices (kept ones only)
-            pos = np.minimum(np.searchsorted(table, chars.cols), max(len(table) - 1, 0))
-            hit = table[pos] == chars.cols if len(table) else np.zeros(len(chars.cols), dtype=bool)
-            word = np.repeat(np.arange(vocab_size), np.diff(chars.indptr))[hit]
+            words = np.repeat(np.arange(vocab_size, dtype=np.int64), np.diff(chars.indptr))
+            kept = lookup(Triplets(words, chars.cols, chars.counts, vocab_size), table)  # rows stay in word order
             indptr = np.zeros(vocab_size + 1, dtype=np.int64)
-            np.cumsum(np.bincount(word, minlength=vocab_size), out=indptr[1:])
-            state = {"char_indptr": torch.as_tensor(indptr), "char_cols": torch.as_tensor(pos[hit].astype(np.int64)),
-                     "char_counts": torch.as_tensor(chars.counts[hit])}
+            np.cumsum(np.bincount(kept.rows, minlength=vocab_size), out=indptr[1:])
+            state = {"char_indptr": torch.as_tensor(indptr), "char_cols": torch.as_tensor(kept.cols.astype(np.int64)),
+                     "char_counts": torch.as_tensor(kept.counts)}
         cfg = NgramConfig(vocab_size=vocab_size, num_classes=n_classes, num_features=len(table), ngrams=m.ngrams,
                           char_ngrams=m.char_ngrams, num_char_entries=len(state.get("char_cols", ())),
                           weighting=m.weighting, normalize=m.normalize)
