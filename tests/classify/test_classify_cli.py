@@ -247,3 +247,23 @@ def test_predict_from_standard_input_with_bad_bytes_follows_the_error_policy(clf
 def test_bad_numbers_are_usage_errors(clf_run, option):
     done = _cli("predict", str(clf_run), "hello", *option)
     assert done.returncode == 2 and b"Traceback" not in done.stderr and b"usage:" in done.stderr
+
+
+def test_the_final_report_checks_the_best_checkpoint_before_reading_it(tmp_path):
+    from textseq.classify.task import ClassifyTask
+    from textseq.train.callbacks import Callback
+    from textseq.train.checkpoint import CheckpointError
+    from textseq.train.job import run_job
+
+    from .conftest import tiny_config
+
+    class FlipAByte(Callback):  # best/ goes bad between the last checkpoint and the report
+        def on_fit_end(self, trainer):
+            f = trainer.run_dir / "best" / "model.safetensors"
+            data = bytearray(f.read_bytes())
+            data[-1] ^= 0xFF
+            f.write_bytes(bytes(data))
+
+    config = tiny_config(tmp_path, train={"max_steps": 4, "eval_every": 2})
+    with pytest.raises(CheckpointError, match=r"sha256 mismatch.*best/model\.safetensors"):
+        run_job(ClassifyTask(), config, tmp_path / "run", progress=False, callbacks=[FlipAByte()])

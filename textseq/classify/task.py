@@ -232,19 +232,19 @@ class ClassifyTask:
     def report(self, config: ClassifyJobConfig, data: ClassifyData, model: nn.Module, fit: FitResult,
                run_dir: Path) -> dict[str, Any]:
         """Full reports (per-class P/R/F1, confusion, ROC-AUC) of the best model on valid and test."""
-        from safetensors.torch import load_model
+        from textseq.train.checkpoint import load_checkpoint
 
         prepared, d = data.prepared, config.data
-        best = run_dir / "best" / "model.safetensors"
-        if best.is_file():  # report the model the run would be used with
-            load_model(model, str(best), strict=True, device=str(next(model.parameters()).device))
+        best = run_dir / "best"
+        if best.is_dir():  # report the model the run would be used with (sizes and sha256 checked first)
+            load_checkpoint(best, model, device=next(model.parameters()).device)
         reports: dict[str, Any] = {}
         for split in ("valid", "test"):
             if split in prepared.splits:
                 r = Evaluator(prepared.splits[split], prepared.labels.labels, d.eval_batch_size, model.config.pad_id).report(model)
                 atomic_write_text(run_dir / f"eval_{split}.json", json.dumps(r, indent=1, ensure_ascii=False) + "\n")
                 reports[split] = r
-                log.info(f"{split} ({'best' if best.is_file() else 'last'} model, {r['examples']:,} documents): accuracy "
+                log.info(f"{split} ({'best' if best.is_dir() else 'last'} model, {r['examples']:,} documents): accuracy "
                          f"{r['accuracy']:.4f} | macro_f1 {r['macro_f1']:.4f}"
                          + (f" | roc_auc {r['roc_auc']:.4f}" if r.get("roc_auc") is not None else ""))
         return reports
