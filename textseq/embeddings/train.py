@@ -27,7 +27,7 @@ from textseq.embeddings.formats import FastTextSubwords, RawVectors
 from textseq.embeddings.gensim_train import FastTextConfig, Word2VecConfig
 from textseq.embeddings.glove import GloveConfig
 from textseq.embeddings.vectors import Vectors
-from textseq.errors import InputError, TextseqError
+from textseq.errors import InputError
 from textseq.fileio import atomic_path, atomic_write_text
 from textseq.log import progress_enabled
 from textseq.registry import Registry
@@ -138,14 +138,11 @@ def token_file_key(config: EmbedConfig, pipeline: Any) -> str:
 
 
 def _source_identity(source: str) -> list[Any]:
-    path = Path(source).expanduser()
-    if not path.exists() and ":" in source and not source.startswith("hf:"):
-        try:
-            from textseq.corpora import corpus_path
+    from textseq.corpora import split_file
 
-            path = corpus_path(*source.split(":", 1))
-        except TextseqError:  # not fetched or not a corpus: reading it will say so
-            return [source]
+    path = Path(source).expanduser()
+    if not path.exists():
+        path = split_file(source) or path  # not a fetched corpus either: reading it will say why
     if path.is_file():
         st = path.stat()
         return [source, str(path.resolve()), st.st_size, st.st_mtime_ns]
