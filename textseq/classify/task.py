@@ -276,17 +276,16 @@ def checkpoint_codec(extra: dict[str, Any], where: str) -> WordCodec:
 def rebuild_classifier(model_config: Any, weights: Path, device: str = "cpu") -> nn.Module:
     """A classifier built from its ClassifierConfig (as plain data) with the weights of a safetensors
     file; CheckpointError naming the file when either does not fit."""
-    from safetensors.torch import load_model
+    from textseq.train.checkpoint import load_weights
 
     try:
         config = ClassifierConfig.model_validate(model_config)
         # pretrained vectors are in the weights file: the placeholder only gives the embedding its shape
         placeholder = torch.zeros(config.vocab_size, config.emb_dim) if config.embedder == "pretrained" else None
         model = build_classifier(config, placeholder)
-        load_model(model, str(weights), strict=True, device=device)
-    except Exception as err:  # a hand-edited or foreign checkpoint
-        raise CheckpointError(f"{weights}: cannot rebuild the classifier: {one_line(err)}") from None
-    return model.to(device)
+    except Exception as err:  # a hand-edited or foreign extra.json
+        raise CheckpointError(f"{weights.parent / 'extra.json'}: cannot rebuild the classifier: {one_line(err)}") from None
+    return load_weights(model, weights, device)
 
 
 def _summary(mconfig: ClassifierConfig, model: nn.Module, n_classes: int) -> str:

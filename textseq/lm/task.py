@@ -215,17 +215,13 @@ class LMTask:
 def rebuild_lm(model_config: Any, weights: Path, device: str = "cpu") -> RecurrentLM:
     """A RecurrentLM built from its LMConfig (as plain data) with the weights of a safetensors file;
     CheckpointError naming the file when either does not fit."""
-    from safetensors.torch import load_model
+    from textseq.train.checkpoint import load_weights
 
     try:
         model = RecurrentLM(LMConfig.model_validate(model_config))
     except Exception as err:  # a hand-edited or foreign extra.json
         raise CheckpointError(f"{weights.parent / 'extra.json'}: unusable model_config: {one_line(err)}") from None
-    try:
-        load_model(model, str(weights), strict=True, device=device)
-    except Exception as err:  # safetensors raises several types for bad headers and key mismatches
-        raise CheckpointError(f"cannot load {weights}: {one_line(err)}") from None
-    return model.to(device)
+    return load_weights(model, weights, device)  # type: ignore[return-value]
 
 
 def codec_from_extra(extra: dict[str, Any], path: Path) -> TokenCodec:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textseq.fileio import sha256_file
-from textseq.errors import TextseqError
+from textseq.errors import TextseqError, one_line
 
 if TYPE_CHECKING:  # torch and safetensors load in the functions that write or read tensors, so that
     import torch  # listing and verifying checkpoints (`textseq --help` builds on it) stays torch-free
@@ -250,11 +250,7 @@ def load_checkpoint(
     meta = verify_checkpoint(path)
     extra = _read_json(path / "extra.json")
     if model is not None:
-        f = path / "model.safetensors"
-        try:
-            load_model(model, str(f), strict=True, device=str(device))
-        except Exception as err:  # safetensors raises several types for bad headers and key mismatches
-            raise CheckpointError(f"cannot load {f} into {type(model).__name__}: {err}") from None
+        load_weights(model, path / "model.safetensors", device)
     if optimizer is not None:
         f = path / "optimizer.safetensors"
         try:
@@ -269,6 +265,18 @@ def load_checkpoint(
     except Exception as err:
         raise CheckpointError(f"checkpoint file is corrupt: {f}: {err}") from None
     return Checkpoint(path=path, trainer=meta, extra=extra, carried_state=carried)
+
+
+def load_weights(model: nn.Module, weights: Path, device: torch.device | str = "cpu") -> nn.Module:
+    """`model` holding the weights of a safetensors file (every key, every shape), on `device`;
+    CheckpointError naming the file when they do not fit."""
+    from safetensors.torch import load_model
+
+    try:
+        load_model(model, str(weights), strict=True, device=str(device))
+    except Exception as err:  # safetensors raises several types for bad headers and key mismatches
+        raise CheckpointError(f"cannot load {weights} into {type(model).__name__}: {one_line(err)}") from None
+    return model.to(device)
 
 
 def _read_json(path: Path) -> Any:
