@@ -200,9 +200,14 @@ class WordCodec(_VocabCodec):
                     batch_size: int = 256) -> Iterator[list[int]]:
         """Ids of each text, in order (`tokenize_many`, then `encode_tokens`). `stats` counts
         documents, empty, truncated and tokens as they go, and the unknown tokens at the end."""
+        return self.encode_tokenized(self.tokenize_many(texts, workers, batch_size), stats)
+
+    def encode_tokenized(self, token_lists: Iterable[Sequence[str]], stats: EncodeStats | None = None) -> Iterator[list[int]]:
+        """Ids of documents already through the pipeline (`tokenize_many`'s output), in order, counted
+        in `stats` as `encode_many` counts them."""
         stats = stats if stats is not None else EncodeStats()
         unknowns: Counter = Counter()
-        for tokens in self.tokenize_many(texts, workers, batch_size):
+        for tokens in token_lists:
             yield self.encode_tokens(tokens, stats, unknowns)
         stats.unknown += sum(unknowns.values())
         stats.top_unknowns = unknowns.most_common(10)

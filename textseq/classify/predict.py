@@ -92,8 +92,8 @@ class Predictor:
         token strings of `codec.tokenize_many`, before truncation): what an ensemble whose members share
         a pipeline calls, so the pipeline runs once for all of them."""
         out = np.zeros((count, len(self.labels)), dtype=np.float32)
-        stats, unknowns = EncodeStats(), Counter()
-        ids = (self.codec.encode_tokens(t, stats, unknowns) for t in tokens)
+        stats = EncodeStats()
+        ids = self.codec.encode_tokenized(tokens, stats)
         for start, chunk in _chunks(ids, chunk_size):
             split = EncodedSplit.from_lists(chunk, None, stats)
             out[start:start + len(chunk)] = predict_probs(self.model, split, batch_size, self.pad_id, self.precision)

@@ -232,12 +232,13 @@ class ClassifyTask:
     def report(self, config: ClassifyJobConfig, data: ClassifyData, model: nn.Module, fit: FitResult,
                run_dir: Path) -> dict[str, Any]:
         """Full reports (per-class P/R/F1, confusion, ROC-AUC) of the best model on valid and test."""
-        from textseq.train.checkpoint import load_checkpoint
+        from textseq.train.checkpoint import load_weights, verify_checkpoint
 
         prepared, d = data.prepared, config.data
         best = run_dir / "best"
         if best.is_dir():  # report the model the run would be used with (sizes and sha256 checked first)
-            load_checkpoint(best, model, device=next(model.parameters()).device)
+            verify_checkpoint(best)
+            load_weights(model, best / "model.safetensors", next(model.parameters()).device)
         reports: dict[str, Any] = {}
         for split in ("valid", "test"):
             if split in prepared.splits:

@@ -242,8 +242,6 @@ def load_checkpoint(
     device: torch.device | str = "cpu",
 ) -> Checkpoint:
     """Verify a checkpoint directory and load it (into `model`/`optimizer` when given)."""
-    from safetensors.torch import load_model
-
     from textseq.train.serialize import load_tree
 
     path = Path(path)
